@@ -1,0 +1,59 @@
+"""Shared fixtures: isolated user dirs, and tiny random-weight R1-Distill-Qwen checkpoints."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The engine processes are spawned (Textual runs threads), and the CPU build's KV cache is kept small.
+os.environ["VLLM_WORKER_MULTIPROC_METHOD"] = "spawn"
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _load_script(name: str) -> ModuleType:
+    path = ROOT / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+random_checkpoint = _load_script("random_checkpoint")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point platformdirs (XDG on Linux) at a scratch home, so tests never touch the user's files."""
+    home = tmp_path_factory.mktemp("xdg")
+    for var, sub in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
+        (home / sub).mkdir()
+        os.environ[var] = str(home / sub)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Scripted R1-Distill-Qwen architecture (head_dim 64): thinks, says `</think>`, then answers in a loop."""
+    return random_checkpoint.build(tmp_path_factory.mktemp("ckpt") / "tiny-r1", "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second scripted checkpoint whose answer ends with EOS ("Answer from checkpoint B.")."""
+    return random_checkpoint.build(tmp_path_factory.mktemp("ckpt") / "tiny-r1-b", "tiny-b")

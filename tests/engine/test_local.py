@@ -1,0 +1,148 @@
+"""The in-process engine on the real vLLM (CPU build) with the scripted tiny R1 checkpoint."""
+
+from __future__ import annotations
+
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vllm_tui.config import EngineSettings, SamplingSettings
+from vllm_tui.engine.events import (
+    AnswerFailed,
+    AnswerFinished,
+    EngineFailed,
+    EngineReady,
+    LoadProgress,
+    ReasoningDelta,
+    TextDelta,
+)
+from vllm_tui.engine.local import LocalEngine, _alive
+from vllm_tui.engine.request import ChatRequest, ChatTurn
+
+pytestmark = pytest.mark.engine
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.q: queue.Queue[Any] = queue.Queue()
+
+    def __call__(self, event: Any) -> None:
+        self.q.put(event)
+
+    def until(self, kinds: tuple[type, ...], timeout: float = 180) -> list[Any]:
+        """Events up to and including the first of one of `kinds`."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.q.get(timeout=max(0.1, deadline - time.monotonic()))
+            seen.append(event)
+            if isinstance(event, kinds):
+                return seen
+
+
+def ask(engine: LocalEngine, rec: Recorder, text: str, **sampling: Any) -> tuple[ChatRequest, list[Any]]:
+    req = ChatRequest((ChatTurn("user", text),), SamplingSettings(**{"max_tokens": 40, **sampling}))
+    engine.submit(req)
+    return req, rec.until((AnswerFinished, AnswerFailed))
+
+
+def test_streams_thinking_then_answer(engine: LocalEngine, engine_events: Recorder) -> None:
+    req, events = ask(engine, engine_events, "hi")
+    thinking = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    answer = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert thinking.strip() == "Okay, the user greets me so I answer briefly"
+    assert answer.lstrip().startswith("Hello! This tiny scripted model")
+    assert "</think>" not in thinking + answer
+    done = events[-1]
+    assert isinstance(done, AnswerFinished) and done.request_id == req.request_id
+    assert done.finish_reason == "length"
+    assert done.stats.completion_tokens == 40
+    assert done.stats.reasoning_tokens >= 11
+    assert done.stats.time_to_first_token is not None and done.stats.tokens_per_second
+
+
+def test_stop_aborts_and_next_prompt_works(engine: LocalEngine, engine_events: Recorder) -> None:
+    req = ChatRequest((ChatTurn("user", "long"),), SamplingSettings(max_tokens=1500))
+    engine.submit(req)
+    engine_events.until((TextDelta,))
+    engine.stop(req.request_id)
+    events = engine_events.until((AnswerFinished,))
+    assert events[-1].finish_reason == "abort"
+    assert events[-1].stats.completion_tokens < 1500
+    _, events = ask(engine, engine_events, "again")
+    assert isinstance(events[-1], AnswerFinished) and events[-1].finish_reason == "length"
+
+
+def test_prompt_longer_than_context_is_refused(engine: LocalEngine, engine_events: Recorder) -> None:
+    _, events = ask(engine, engine_events, "word " * 3000)
+    assert isinstance(events[-1], AnswerFailed)
+    assert "longer than the model's context" in events[-1].title
+    assert "Nothing was sent" in events[-1].reason
+
+
+def test_thinking_is_not_sent_back(engine: LocalEngine) -> None:
+    from vllm_tui.engine.prompt import render_prompt_text
+
+    req = ChatRequest(
+        (
+            ChatTurn("user", "hi"),
+            ChatTurn("assistant", "Hello there."),
+            ChatTurn("user", "again"),
+        ),
+        SamplingSettings(),
+    )
+    text = render_prompt_text(engine._tokenizer, req, thinks=True)
+    assert text.count("<｜begin▁of▁sentence｜>") == 1
+    assert text.endswith("<｜Assistant｜><think>\n")
+    assert "Hello there.<｜end▁of▁sentence｜>" in text
+
+
+def test_bad_model_path_fails_with_advice(tmp_path: Path, log_path: Path) -> None:
+    rec = Recorder()
+    eng = LocalEngine(EngineSettings(model=str(tmp_path / "nope"), max_model_len=512), rec, log_path)
+    eng.start()
+    events = rec.until((EngineFailed, EngineReady))
+    eng.shutdown()
+    failed = events[-1]
+    assert isinstance(failed, EngineFailed)
+    assert failed.title == "Model not found"
+    assert "does not exist" in failed.reason
+    assert failed.advice
+
+
+@pytest.mark.parametrize(
+    ("files", "title"),
+    [((), "Not a model directory"), (("config.json",), "The model has no usable tokenizer")],
+)
+def test_incomplete_model_dir(tmp_path: Path, log_path: Path, files: tuple[str, ...], title: str) -> None:
+    for f in files:
+        (tmp_path / f).write_text("{}")
+    rec = Recorder()
+    eng = LocalEngine(EngineSettings(model=str(tmp_path)), rec, log_path)
+    eng.start()
+    failed = rec.until((EngineFailed, EngineReady))[-1]
+    eng.shutdown()
+    assert isinstance(failed, EngineFailed) and failed.title == title
+
+
+def test_corrupt_weights_root_cause_from_child_log(tiny_model: Path, tmp_path: Path, log_path: Path) -> None:
+    bad = tmp_path / "corrupt"
+    bad.mkdir()
+    for f in tiny_model.iterdir():
+        if f.suffix == ".json":
+            (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "model.safetensors").write_bytes((tiny_model / "model.safetensors").read_bytes()[:2_000_000])
+    rec = Recorder()
+    eng = LocalEngine(EngineSettings(model=str(bad), max_model_len=512, enforce_eager=True), rec, log_path)
+    eng.start()
+    events = rec.until((EngineFailed, EngineReady), timeout=240)
+    eng.shutdown()
+    assert any(isinstance(e, LoadProgress) for e in events)
+    failed = events[-1]
+    assert isinstance(failed, EngineFailed)
+    assert failed.title == "The model's weight files are damaged", failed
+    assert "SafetensorError" in failed.reason
+    assert not [pid for pid in eng._new_pids() if _alive(pid)]
