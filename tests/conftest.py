@@ -5,10 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+
+from tests.support import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,3 +61,41 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model_b(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second scripted checkpoint whose answer ends with EOS ("Answer from checkpoint B.")."""
     return random_checkpoint.build(tmp_path_factory.mktemp("ckpt") / "tiny-r1-b", "tiny-b")
+
+
+@pytest.fixture(scope="session")
+def log_path() -> Path:
+    from vllm_tui.config import log_dir
+    from vllm_tui.engine.log_capture import route_vllm_logging
+
+    path = log_dir() / "vllm-tui.log"
+    route_vllm_logging(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine_events() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_model: Path, log_path: Path, engine_events: Recorder) -> Iterator[Any]:
+    """One real vLLM engine (CPU build, tiny model) for the whole session: loading takes ~20 s."""
+    from vllm_tui.config import EngineSettings
+    from vllm_tui.engine.events import EngineReady
+    from vllm_tui.engine.local import LocalEngine
+
+    settings = EngineSettings(model=str(tiny_model), max_model_len=2048, enforce_eager=True)
+    eng = LocalEngine(settings, engine_events, log_path)
+    eng.start()
+    events = engine_events.until((EngineReady,), timeout=300)
+    assert isinstance(events[-1], EngineReady), events
+    yield eng
+    eng.shutdown()
+
+
+@pytest.fixture
+def app_engine(engine: Any, engine_events: Recorder) -> Iterator[Any]:
+    """The shared engine lent to an App for one test, then handed back to the recorder."""
+    yield engine
+    engine.attach(engine_events)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +20,9 @@ from vllm_tui.engine.events import (
 from vllm_tui.engine.local import LocalEngine, _alive
 from vllm_tui.engine.request import ChatRequest, ChatTurn
 
+from tests.support import Recorder
+
 pytestmark = pytest.mark.engine
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.q: queue.Queue[Any] = queue.Queue()
-
-    def __call__(self, event: Any) -> None:
-        self.q.put(event)
-
-    def until(self, kinds: tuple[type, ...], timeout: float = 180) -> list[Any]:
-        """Events up to and including the first of one of `kinds`."""
-        seen = []
-        deadline = time.monotonic() + timeout
-        while True:
-            event = self.q.get(timeout=max(0.1, deadline - time.monotonic()))
-            seen.append(event)
-            if isinstance(event, kinds):
-                return seen
 
 
 def ask(engine: LocalEngine, rec: Recorder, text: str, **sampling: Any) -> tuple[ChatRequest, list[Any]]:

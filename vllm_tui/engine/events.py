@@ -52,6 +52,8 @@ class ReasoningDelta:
     text: str
     sample: int = 0
     """Index of the parallel sample (vLLM's `n`) this text belongs to."""
+    tokens: int = 1
+    """Generated tokens this delta carries (for the live tokens/s)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class TextDelta:
     request_id: str
     text: str
     sample: int = 0
+    tokens: int = 1
 
 
 @dataclass(frozen=True)

@@ -402,10 +402,12 @@ class LocalEngine:
                         if splitters[i].in_thinking:
                             thinking_tokens[i] += len(comp.token_ids)
                     thinking, answer = splitters[i].feed(comp.text, comp.token_ids)
+                    n_new = len(comp.token_ids)
                     if thinking:
-                        self._emit(ReasoningDelta(rid, thinking, i))
+                        self._emit(ReasoningDelta(rid, thinking, i, n_new))
+                        n_new = 0
                     if answer:
-                        self._emit(TextDelta(rid, answer, i))
+                        self._emit(TextDelta(rid, answer, i, n_new))
                     if comp.finish_reason is not None and i not in done:
                         done.add(i)
                         self._emit(AnswerFinished(rid, _finish_reason(comp.finish_reason), stats(i), i))

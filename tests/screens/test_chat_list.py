@@ -1,0 +1,213 @@
+"""The chat list screen, driven headless with the pilot against a real store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from vllm_tui.screens.chat_list import ChatListResult, ChatListScreen
+from vllm_tui.store import ChatStore
+
+
+async def wait_until(pilot: Pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+class ListApp(App[None]):
+    def __init__(self, store: ChatStore, current: int | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.current = current
+        self.results: list[ChatListResult | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("chat screen underneath")
+
+    def on_mount(self) -> None:
+        self.push_screen(ChatListScreen(self.store, self.current), self.results.append)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ChatStore]:
+    s = ChatStore.open(tmp_path / "chats.sqlite3")
+    for prompt, answer in (
+        ("How do volcanoes form?", "Magma rises through the crust."),
+        ("Best way to boil an egg", "Nine minutes for a firm yolk."),
+        ("Explain tides", "The Moon pulls the oceans."),
+    ):
+        chat = s.create_chat()
+        s.add_user_message(chat.id, prompt)
+        mid = s.begin_answer(chat.id, "tiny-r1", "local", {"temperature": 0.6})
+        s.finish_answer(mid, "complete", content=answer, thinking=f"Thinking about {prompt.lower()}")
+    yield s
+    s.close()
+
+
+def _screen(app: ListApp) -> ChatListScreen:
+    screen = app.screen
+    assert isinstance(screen, ChatListScreen)
+    return screen
+
+
+async def test_lists_newest_first_and_opens_with_enter(store: ChatStore) -> None:
+    chats = store.list_chats()
+    app = ListApp(store, current=chats[1].id)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        options = screen.options
+        assert options.option_count == 3
+        titles = [screen._chats[o.id].title for o in options.options if o.id]
+        assert titles == ["Explain tides", "Best way to boil an egg", "How do volcanoes form?"]
+        # The highlight starts on the chat being shown.
+        assert screen.highlighted_chat == chats[1]
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [ChatListResult("open", chats[2].id)]
+
+
+async def test_new_and_close(store: ChatStore) -> None:
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        await pilot.press("n")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [ChatListResult("new")]
+
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [ChatListResult("close")]
+
+
+async def test_rename_inline(store: ChatStore) -> None:
+    newest = store.list_chats()[0]
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        await pilot.press("r")
+        assert screen.mode == "rename" and screen.edit_input.has_focus
+        assert screen.edit_input.value == "Explain tides"
+        await pilot.press("ctrl+u", *"Moon and sea", "enter")
+        await wait_until(pilot, lambda: screen.mode == "list")
+        assert store.chat(newest.id).title == "Moon and sea"  # type: ignore[union-attr]
+        assert screen.highlighted_chat is not None and screen.highlighted_chat.title == "Moon and sea"
+        assert screen.options.has_focus
+
+        # Escape abandons a rename.
+        await pilot.press("r", "x", "escape")
+        assert screen.mode == "list"
+        assert store.chat(newest.id).title == "Moon and sea"  # type: ignore[union-attr]
+        assert not app.results
+
+
+async def test_delete_asks_first(store: ChatStore) -> None:
+    chats = store.list_chats()
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        await pilot.press("d")
+        assert screen.mode == "confirm"
+        confirm = screen.query_one("#chat-list-confirm", Static)
+        assert confirm.display and "Explain tides" in str(confirm.render())
+        # "n" here means "keep it", not "new chat".
+        await pilot.press("n")
+        assert screen.mode == "list" and not app.results
+        assert len(store.list_chats()) == 3
+
+        await pilot.press("d", "escape")
+        assert screen.mode == "list" and not app.results and len(store.list_chats()) == 3
+
+        await pilot.press("d", "y")
+        assert [c.id for c in store.list_chats()] == [chats[1].id, chats[2].id]
+        assert screen.options.option_count == 2
+        assert screen.highlighted_chat == store.list_chats()[0]
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [ChatListResult("close", deleted=(chats[0].id,))]
+
+
+async def test_search_opens_the_hit(store: ChatStore) -> None:
+    egg_chat = next(c for c in store.list_chats() if "egg" in c.title)
+    answer = store.messages(egg_chat.id)[1]
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        await pilot.press("slash")
+        assert screen.mode == "search" and screen.search_input.has_focus
+        await pilot.press(*"yol")  # prefix of "yolk", in the answer only
+        await wait_until(pilot, lambda: bool(screen._hits) and screen.options.option_count == 1)
+        hit = screen.highlighted_hit
+        assert hit is not None and hit.message_id == answer.id and hit.chat_id == egg_chat.id
+        assert "yolk" in hit.snippet
+
+        # Something that matches nothing says so.
+        await pilot.press("ctrl+u", *"zzzqqq")
+        await wait_until(pilot, lambda: not screen._hits and screen.options.option_count == 1)
+
+        await pilot.press("ctrl+u", *"thinking about")
+        await wait_until(pilot, lambda: len(screen._hits) == 3)
+        await pilot.press("ctrl+u", *"nine minutes", "enter")
+        await wait_until(pilot, lambda: len(screen._hits) == 1 and screen.options.has_focus)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [ChatListResult("open", egg_chat.id, answer.id)]
+
+
+async def test_escape_leaves_search_then_closes(store: ChatStore) -> None:
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        await pilot.press("slash", *"tides")
+        await wait_until(pilot, lambda: len(screen._hits) >= 1)
+        await pilot.press("escape")
+        assert screen.mode == "list" and screen.options.option_count == 3 and not app.results
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [ChatListResult("close")]
+
+
+async def test_export_writes_markdown(
+    store: ChatStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    newest = store.list_chats()[0]
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        await pilot.press("e")
+        assert screen.mode == "export"
+        expected = tmp_path / f"chat-{newest.id}-explain-tides.md"
+        assert screen.edit_input.value == str(expected)
+        await pilot.press("enter")
+        await wait_until(pilot, expected.exists)
+        assert "The Moon pulls the oceans." in expected.read_text(encoding="utf-8")
+        assert any(str(expected) in str(n.message) for n in app._notifications)
+
+        # A typed path is used as given.
+        await pilot.press("e", "ctrl+u", *"notes/tides.md", "enter")
+        await wait_until(pilot, (tmp_path / "notes" / "tides.md").exists)
+        assert screen.mode == "list" and not app.results
+
+
+async def test_empty_store(tmp_path: Path) -> None:
+    with ChatStore.open(tmp_path / "empty.sqlite3") as empty:
+        app = ListApp(empty)
+        async with app.run_test() as pilot:
+            screen = _screen(app)
+            assert screen.options.option_count == 1 and screen.highlighted_chat is None
+            await pilot.press("enter", "r", "d", "e")
+            assert screen.mode == "list" and not app.results
+            await pilot.press("n")
+            await wait_until(pilot, lambda: bool(app.results))
+        assert app.results == [ChatListResult("new")]

@@ -1,0 +1,378 @@
+"""The chat list: open, start, rename, delete, search and export conversations.
+
+A modal over the chat screen. It reads and writes through `ChatStore`; those calls are single small
+statements (the store waits at most its busy timeout for another process), so they run on the UI
+loop, except search, which scans the whole history and runs in a worker while the user types.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from vllm_tui.store import Chat, SearchHit, StoreError
+from vllm_tui.store.export import resolve_export_path
+
+if TYPE_CHECKING:
+    from vllm_tui.store import ChatStore
+
+Mode = Literal["list", "search", "rename", "export", "confirm"]
+
+
+@dataclass(frozen=True)
+class ChatListResult:
+    """What the user chose. "new": start a fresh chat (created in the store on its first message)."""
+
+    action: Literal["open", "new", "close"]
+    chat_id: int | None = None
+    message_id: int | None = None
+    """For a search hit: the message to scroll to."""
+    deleted: tuple[int, ...] = ()
+    """Chats deleted while the list was open, so the caller can drop one it is showing."""
+
+
+def _when(ts: float, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    day = time.strftime("%Y-%m-%d", time.localtime(ts))
+    if day == time.strftime("%Y-%m-%d", time.localtime(now)):
+        return time.strftime("today %H:%M", time.localtime(ts))
+    if day == time.strftime("%Y-%m-%d", time.localtime(now - 86400)):
+        return time.strftime("yesterday %H:%M", time.localtime(ts))
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+class ChatOptions(OptionList, inherit_bindings=False):
+    """OptionList without its own enter binding, so the screen's remappable "open" gets the key."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("pagedown", "page_down", "Page Down", show=False),
+        Binding("pageup", "page_up", "Page Up", show=False),
+    ]
+
+
+class ChatListScreen(ModalScreen[ChatListResult]):
+    """Every chat in the store, newest first."""
+
+    CSS_PATH = "chat_list.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open", id="chat_list.open"),
+        Binding("n", "new", "New chat", id="chat_list.new"),
+        Binding("r", "rename", "Rename", id="chat_list.rename"),
+        Binding("d", "delete", "Delete", id="chat_list.delete"),
+        Binding("slash", "search", "Search", id="chat_list.search"),
+        Binding("e", "export", "Export", id="chat_list.export"),
+        Binding("y", "confirm_delete", "Yes, delete", id="chat_list.confirm_delete"),
+        Binding("n", "cancel_delete", "No", id="chat_list.cancel_delete"),
+        Binding("down", "focus_results", "Results", show=False, id="chat_list.focus_results"),
+        Binding("escape", "cancel", "Cancel", id="chat_list.cancel"),
+        Binding("escape", "close", "Close", id="chat_list.close"),
+    ]
+    """
+    | Key(s) | Description |
+    | :- | :- |
+    | enter | Open the highlighted chat (or the chat of a search hit). |
+    | n | Start a new chat. |
+    | r | Rename the highlighted chat (a blank name goes back to the first prompt). |
+    | d | Delete the highlighted chat, after y to confirm (n or escape keeps it). |
+    | / | Search every message, thinking included. |
+    | e | Export the highlighted chat as Markdown (the path is editable). |
+    | escape | Leave search, renaming or exporting; otherwise close the list. |
+    """
+
+    def __init__(self, store: ChatStore, current_chat_id: int | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.current_chat_id = current_chat_id
+        self.mode: Mode = "list"
+        self._chats: dict[str, Chat] = {}
+        self._hits: dict[str, SearchHit] = {}
+        self._deleted: list[int] = []
+        self._query = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="chat-list-dialog") as dialog:
+            dialog.border_title = "Chats"
+            yield Input(placeholder="Search all messages…", id="chat-list-search")
+            yield ChatOptions(id="chat-list-options")
+            with Horizontal(id="chat-list-edit-row"):
+                yield Label("", id="chat-list-edit-label")
+                yield Input(id="chat-list-edit")
+            yield Static("", id="chat-list-confirm")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload(select=self.current_chat_id)
+        self.options.focus()
+
+    # --- widgets and state ----------------------------------------------------------------------
+
+    @property
+    def options(self) -> ChatOptions:
+        return self.query_one("#chat-list-options", ChatOptions)
+
+    @property
+    def search_input(self) -> Input:
+        return self.query_one("#chat-list-search", Input)
+
+    @property
+    def edit_input(self) -> Input:
+        return self.query_one("#chat-list-edit", Input)
+
+    def _set_mode(self, mode: Mode) -> None:
+        self.mode = mode
+        self.set_class(mode == "search", "-search")
+        self.set_class(mode in ("rename", "export"), "-editing")
+        self.set_class(mode == "confirm", "-confirm")
+        self.refresh_bindings()
+
+    @property
+    def highlighted_chat(self) -> Chat | None:
+        option = self.options.highlighted_option
+        if option is None or option.id is None:
+            return None
+        if self.mode == "search":
+            return None
+        return self._chats.get(option.id)
+
+    @property
+    def highlighted_hit(self) -> SearchHit | None:
+        option = self.options.highlighted_option
+        if option is None or option.id is None or self.mode != "search":
+            return None
+        return self._hits.get(option.id)
+
+    def _chat_prompt(self, chat: Chat) -> Content:
+        marker = "● " if chat.id == self.current_chat_id else "  "
+        count = f"{chat.message_count} message{'s' if chat.message_count != 1 else ''}"
+        head = Content(marker).append(Content(chat.display_title).stylize("bold"))
+        meta = Content(f"\n  {count} · {_when(chat.updated)}").stylize("dim")
+        return head.append(meta)
+
+    def _hit_prompt(self, hit: SearchHit) -> Content:
+        who = "You" if hit.role == "user" else "Assistant"
+        head = Content(hit.chat_title).stylize("bold").append(Content(f" · {who}").stylize("dim"))
+        snippet = Content(hit.snippet)
+        for start, end in hit.highlights:
+            snippet = snippet.stylize("bold reverse", start, end)
+        return head.append("\n").append(snippet)
+
+    def reload(self, select: int | None = None) -> None:
+        """Re-read the chats; keep the highlight on `select` or near where it was."""
+        previous = self.options.highlighted or 0
+        try:
+            chats = self.store.list_chats()
+        except StoreError as exc:
+            self.notify(exc.advice, title=exc.title, severity="error")
+            return
+        self._chats = {f"chat-{c.id}": c for c in chats}
+        options = self.options
+        options.clear_options()
+        if not chats:
+            options.add_option(Option("No chats yet: press n to start one", disabled=True))
+            return
+        options.add_options(Option(self._chat_prompt(c), id=key) for key, c in self._chats.items())
+        index = min(previous, len(chats) - 1)
+        if select is not None and f"chat-{select}" in self._chats:
+            index = options.get_option_index(f"chat-{select}")
+        options.highlighted = index
+
+    def _show_hits(self, query: str, hits: list[SearchHit]) -> None:
+        if self.mode != "search" or query != self._query:
+            return  # the user typed on, or left search, while this ran
+        self._hits = {f"hit-{h.message_id}": h for h in hits}
+        options = self.options
+        options.clear_options()
+        if not hits:
+            text = "Type to search every message" if not query.strip() else f"Nothing matches {query!r}"
+            options.add_option(Option(text, disabled=True))
+            return
+        options.add_options(Option(self._hit_prompt(h), id=key) for key, h in self._hits.items())
+        options.highlighted = 0
+
+    # --- search -------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#chat-list-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self._query = event.value
+        self._run_search(event.value)
+
+    @on(Input.Submitted, "#chat-list-search")
+    def _search_submitted(self) -> None:
+        self.action_focus_results()
+
+    @work(thread=True, exclusive=True, group="chat_list.search", exit_on_error=False)
+    def _run_search(self, query: str) -> None:
+        hits = self.store.search(query)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_hits, query, hits)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            if isinstance(error, StoreError):
+                self.notify(error.advice, title=error.title, severity="error")
+            else:
+                self.notify(str(error), title="Search failed", severity="error")
+
+    # --- editing (rename, export) ---------------------------------------------------------------
+
+    def _start_edit(self, mode: Literal["rename", "export"], label: str, value: str) -> None:
+        self._set_mode(mode)
+        self.query_one("#chat-list-edit-label", Label).update(label)
+        edit = self.edit_input
+        edit.value = value
+        edit.focus()
+        edit.action_end()
+
+    @on(Input.Submitted, "#chat-list-edit")
+    def _edit_submitted(self, event: Input.Submitted) -> None:
+        chat = self.highlighted_chat
+        mode = self.mode
+        self._end_edit()
+        if chat is None:
+            return
+        try:
+            if mode == "rename":
+                self.store.rename_chat(chat.id, event.value)
+                self.reload(select=chat.id)
+            elif mode == "export":
+                path = self.store.export_markdown(chat.id, event.value.strip() or None)
+                self.notify(str(path), title="Chat exported")
+        except StoreError as exc:
+            self.notify(exc.advice, title=exc.title, severity="error")
+
+    def _end_edit(self) -> None:
+        self._set_mode("list")
+        self.options.focus()
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        mode = self.mode
+        # By id rather than query_one: the footer asks before the widgets are mounted.
+        typing_query = self.focused is not None and self.focused.id == "chat-list-search"
+        if action in ("new", "rename", "delete", "export"):
+            return mode == "list"
+        if action in ("confirm_delete", "cancel_delete"):
+            return mode == "confirm"
+        if action == "open":
+            return mode in ("list", "search")
+        if action == "search":
+            return mode == "list" or (mode == "search" and not typing_query)
+        if action == "close":
+            return mode == "list"
+        if action == "cancel":
+            return mode != "list"
+        if action == "focus_results":
+            return mode == "search" and typing_query
+        return True
+
+    def action_open(self) -> None:
+        if self.mode == "search":
+            hit = self.highlighted_hit
+            if hit is not None:
+                self.dismiss(self._result("open", hit.chat_id, hit.message_id))
+            return
+        chat = self.highlighted_chat
+        if chat is not None:
+            self.dismiss(self._result("open", chat.id))
+
+    @on(OptionList.OptionSelected, "#chat-list-options")
+    def _clicked(self, event: OptionList.OptionSelected) -> None:
+        self.options.highlighted = event.option_index
+        self.action_open()
+
+    def action_new(self) -> None:
+        self.dismiss(self._result("new"))
+
+    def action_rename(self) -> None:
+        chat = self.highlighted_chat
+        if chat is not None:
+            self._start_edit("rename", "Rename to:", chat.title)
+
+    def action_export(self) -> None:
+        chat = self.highlighted_chat
+        if chat is not None:
+            self._start_edit("export", "Export to:", str(resolve_export_path(chat, Path.cwd())))
+
+    def action_delete(self) -> None:
+        chat = self.highlighted_chat
+        if chat is None:
+            return
+        count = f"{chat.message_count} message{'s' if chat.message_count != 1 else ''}"
+        question = Content.assemble(
+            "Delete ",
+            (chat.display_title, "bold"),
+            f" and its {count}?  ",
+            ("y", "bold"),
+            " delete  ",
+            ("n", "bold"),
+            " keep",
+        )
+        self.query_one("#chat-list-confirm", Static).update(question)
+        self._set_mode("confirm")
+
+    def action_confirm_delete(self) -> None:
+        chat = self.highlighted_chat
+        self._set_mode("list")
+        if chat is None:
+            return
+        try:
+            if self.store.delete_chat(chat.id):
+                self._deleted.append(chat.id)
+        except StoreError as exc:
+            self.notify(exc.advice, title=exc.title, severity="error")
+        self.reload()
+
+    def action_cancel_delete(self) -> None:
+        self._set_mode("list")
+
+    def action_search(self) -> None:
+        if self.mode == "list":
+            self._set_mode("search")
+            self._query = self.search_input.value
+            self._run_search(self._query)
+        self.search_input.focus()
+
+    def action_focus_results(self) -> None:
+        if self._hits:
+            self.options.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(self._result("close"))
+
+    def action_cancel(self) -> None:
+        """Leave search, renaming, exporting or the delete question, back to the plain list."""
+        leaving_search = self.mode == "search"
+        self._set_mode("list")
+        self.options.focus()
+        if leaving_search:
+            self._hits = {}
+            self.search_input.value = ""
+            self.reload()
+
+    def _result(
+        self,
+        action: Literal["open", "new", "close"],
+        chat_id: int | None = None,
+        message_id: int | None = None,
+    ) -> ChatListResult:
+        return ChatListResult(action, chat_id, message_id, tuple(self._deleted))

@@ -1,0 +1,77 @@
+"""Rendering a chat as a Markdown document, and choosing where the file goes."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from vllm_tui.store.models import Chat, StoredMessage
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def export_filename(chat: Chat) -> str:
+    slug = re.sub(r"[^\w]+", "-", chat.display_title.lower(), flags=re.UNICODE).strip("-")[:40].strip("-")
+    return f"chat-{chat.id}-{slug or 'untitled'}.md"
+
+
+def resolve_export_path(chat: Chat, path: Path | str | None) -> Path:
+    """A directory (or nothing: the current one) gets a name made from the title; a file path is kept."""
+    target = Path(path).expanduser() if path not in (None, "") else Path.cwd()
+    if target.is_dir() or str(path).endswith(("/", "\\")):
+        return target / export_filename(chat)
+    return target
+
+
+def _stats_line(msg: StoredMessage) -> str:
+    parts: list[str] = []
+    if msg.prompt_tokens is not None:
+        parts.append(f"{msg.prompt_tokens} prompt tokens")
+    if msg.completion_tokens is not None:
+        parts.append(f"{msg.completion_tokens} completion tokens")
+    if msg.reasoning_tokens:
+        parts.append(f"{msg.reasoning_tokens} reasoning")
+    if msg.tokens_per_second is not None:
+        parts.append(f"{msg.tokens_per_second:.1f} tok/s")
+    if msg.time_to_first_token is not None:
+        parts.append(f"TTFT {msg.time_to_first_token:.2f} s")
+    return " · ".join(parts)
+
+
+def render_markdown(chat: Chat, messages: Sequence[StoredMessage]) -> str:
+    lines = [f"# {chat.display_title}", "", f"*Exported from vllm-tui on {_when(time.time())}*", ""]
+    for msg in messages:
+        if msg.role == "user":
+            lines += [f"## You · {_when(msg.created)}", ""]
+        else:
+            who = "Assistant"
+            if msg.sample:
+                who += f" (sample {msg.sample + 1})"
+            meta = " · ".join(p for p in (msg.model, _when(msg.created)) if p)
+            lines += [f"## {who} · {meta}", ""]
+            if msg.thinking.strip():
+                lines += [
+                    "<details><summary>Thinking</summary>",
+                    "",
+                    msg.thinking.strip("\n"),
+                    "",
+                    "</details>",
+                    "",
+                ]
+        lines += [msg.content.strip("\n"), ""]
+        if msg.role == "assistant":
+            notes: list[str] = []
+            if msg.state != "complete":
+                notes.append(f"state: {msg.state}")
+            if msg.error:
+                notes.append(f"error: {msg.error}")
+            stats = _stats_line(msg)
+            if stats:
+                notes.append(stats)
+            if notes:
+                lines += [f"*{' · '.join(notes)}*", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

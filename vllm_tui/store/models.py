@@ -1,0 +1,81 @@
+"""Typed values that cross the store boundary: chats, stored messages, search hits, store errors.
+
+Frozen dataclasses, so the UI can hold them across threads without copying; timestamps are Unix
+seconds (float) as written by `time.time()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["user", "assistant"]
+MessageState = Literal["complete", "stopped", "failed", "interrupted", "streaming"]
+
+ROLES: tuple[Role, ...] = ("user", "assistant")
+MESSAGE_STATES: tuple[MessageState, ...] = ("complete", "stopped", "failed", "interrupted", "streaming")
+FINAL_STATES: tuple[MessageState, ...] = ("complete", "stopped", "failed", "interrupted")
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: int
+    title: str
+    """The first line of the first prompt (trimmed) until the user renames the chat."""
+    created: float
+    updated: float
+    """Bumped whenever a message is added, finished or deleted; chat lists sort on it."""
+    title_is_custom: bool = False
+    """True once renamed: later prompts no longer change the title."""
+    message_count: int = 0
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "New chat"
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    chat_id: int
+    role: Role
+    content: str
+    thinking: str
+    """The model's reasoning (between <think> and </think>), kept apart from the answer."""
+    state: MessageState
+    created: float
+    updated: float
+    model: str = ""
+    profile: str = ""
+    sampling: Mapping[str, Any] = field(default_factory=dict)
+    """The sampling values the answer was generated with (temperature, top_p, max_tokens, …)."""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    time_to_first_token: float | None = None
+    tokens_per_second: float | None = None
+    error: str | None = None
+    sample: int = 0
+    """Index of the parallel sample (vLLM's `n`) for answers generated side by side."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    chat_id: int
+    message_id: int
+    chat_title: str
+    role: Role
+    snippet: str
+    """Plain text around the match, with "…" where it was cut."""
+    highlights: tuple[tuple[int, int], ...] = ()
+    """(start, end) offsets into `snippet` of the matched terms, for the UI to style."""
+
+
+class StoreError(Exception):
+    """A user-facing problem with the conversation store (unreadable file, newer schema, …)."""
+
+    def __init__(self, title: str, advice: str = "") -> None:
+        super().__init__(title)
+        self.title = title
+        self.advice = advice

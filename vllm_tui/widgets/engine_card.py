@@ -1,0 +1,256 @@
+"""The engine at a glance: model, parallelism, state, KV-cache use, queue and the last answer's speed.
+
+`EngineCard.apply_event(event)` takes the engine's own events; `engine_status_after` is the pure
+state transition behind it, so the logic is testable without a screen.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Label
+
+from vllm_tui.engine.events import (
+    AnswerFailed,
+    AnswerFinished,
+    EngineEvent,
+    EngineFailed,
+    EngineMetrics,
+    EngineReady,
+    EngineStopped,
+    LoadProgress,
+    ReasoningDelta,
+    TextDelta,
+)
+from vllm_tui.widgets.gpu_card import UsageBar
+
+
+class EngineState(enum.Enum):
+    IDLE = "not started"
+    LOADING = "loading"
+    READY = "ready"
+    GENERATING = "generating"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+_MARKS = {
+    EngineState.IDLE: "○",
+    EngineState.LOADING: "◌",
+    EngineState.READY: "●",
+    EngineState.GENERATING: "▶",
+    EngineState.FAILED: "✖",
+    EngineState.STOPPED: "■",
+}
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """Everything the card shows, folded from the event stream."""
+
+    state: EngineState = EngineState.IDLE
+    model: str = ""
+    tensor_parallel_size: int = 1
+    stage: str = ""
+    """The loading stage's label, while loading."""
+    load_fraction: float | None = None
+    failure_title: str = ""
+    failure_reason: str = ""
+    failure_advice: str = ""
+    kv_cache_usage: float | None = None
+    """Share of KV-cache blocks in use, 0–1 (vLLM's `kv_cache_usage`)."""
+    running: int = 0
+    waiting: int = 0
+    last_tokens_per_s: float | None = None
+    """Decode speed of the last finished answer."""
+    in_flight: frozenset[str] = frozenset()
+    """Requests streaming now: they say "generating" before the next metrics sample does."""
+
+    @property
+    def busy(self) -> bool:
+        return self.running > 0 or bool(self.in_flight)
+
+
+def _settle(status: EngineStatus) -> EngineStatus:
+    """READY ⇄ GENERATING follows whether requests are in flight; other states stay."""
+    if status.state in (EngineState.READY, EngineState.GENERATING):
+        return replace(status, state=EngineState.GENERATING if status.busy else EngineState.READY)
+    return status
+
+
+def engine_status_after(status: EngineStatus, event: EngineEvent) -> EngineStatus:
+    """The status once `event` has happened. Events the card doesn't show leave it unchanged."""
+    if isinstance(event, LoadProgress):
+        return replace(
+            status,
+            state=EngineState.LOADING,
+            stage=event.stage,
+            load_fraction=event.fraction,
+            failure_title="",
+            failure_reason="",
+            failure_advice="",
+        )
+    if isinstance(event, EngineReady):
+        return replace(
+            status,
+            state=EngineState.READY,
+            model=event.model,
+            tensor_parallel_size=event.tensor_parallel_size,
+            stage="",
+            load_fraction=None,
+            running=0,
+            waiting=0,
+            in_flight=frozenset(),
+        )
+    if isinstance(event, EngineFailed):
+        return replace(
+            status,
+            state=EngineState.FAILED,
+            failure_title=event.title,
+            failure_reason=event.reason,
+            failure_advice=event.advice,
+            running=0,
+            waiting=0,
+            in_flight=frozenset(),
+        )
+    if isinstance(event, EngineStopped):
+        return replace(status, state=EngineState.STOPPED, running=0, waiting=0, in_flight=frozenset())
+    if isinstance(event, EngineMetrics):
+        return _settle(
+            replace(status, kv_cache_usage=event.kv_cache_usage, running=event.running, waiting=event.waiting)
+        )
+    if isinstance(event, (TextDelta, ReasoningDelta)):
+        if event.request_id in status.in_flight:
+            return status
+        return _settle(replace(status, in_flight=status.in_flight | {event.request_id}))
+    if isinstance(event, AnswerFinished):
+        speed = event.stats.tokens_per_second
+        return _settle(
+            replace(
+                status,
+                in_flight=status.in_flight - {event.request_id},
+                last_tokens_per_s=speed if speed is not None else status.last_tokens_per_s,
+            )
+        )
+    if isinstance(event, AnswerFailed):
+        return _settle(replace(status, in_flight=status.in_flight - {event.request_id}))
+    return status
+
+
+def display_model(model: str) -> str:
+    """The last path part of a model id or path ("org/Model-7B" → "Model-7B"), to fit a sidebar."""
+    return model.rstrip("/").rsplit("/", 1)[-1] or model
+
+
+class EngineCard(Vertical):
+    """Feed it every engine event with `apply_event`; it redraws only when what it shows changed."""
+
+    DEFAULT_CSS = """
+    EngineCard {
+        height: auto;
+        border: round $panel-lighten-2;
+        border-title-color: $foreground;
+        padding: 0 1;
+    }
+    EngineCard Label {
+        width: 1fr;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    EngineCard #engine-state { color: $text-muted; }
+    EngineCard.-loading { border: round $warning; }
+    EngineCard.-loading #engine-state { color: $warning; }
+    EngineCard.-ready { border: round $success; }
+    EngineCard.-ready #engine-state { color: $success; }
+    EngineCard.-generating { border: round $primary; }
+    EngineCard.-generating #engine-state { color: $primary; }
+    EngineCard.-failed { border: round $error; }
+    EngineCard.-failed #engine-state { color: $error; }
+    EngineCard #engine-failure {
+        color: $text-muted;
+        text-wrap: wrap;
+        max-height: 6;
+        display: none;
+    }
+    EngineCard.-failed #engine-failure { display: block; }
+    EngineCard #engine-load-bar { display: none; margin-bottom: 0; }
+    EngineCard.-loading #engine-load-bar { display: block; }
+    EngineCard .engine-running { display: none; }
+    EngineCard.-ready .engine-running, EngineCard.-generating .engine-running { display: block; }
+    EngineCard #kv-row { height: 1; }
+    EngineCard #kv-label { width: 8; }
+    """
+
+    status: reactive[EngineStatus] = reactive(EngineStatus, init=False)
+    """What the card shows; set through `apply_event`."""
+
+    def __init__(
+        self,
+        model: str = "",
+        tensor_parallel_size: int = 1,
+        *,
+        id: str | None = None,  # noqa: A002 — Textual's own parameter name
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes=classes)
+        # Set before mount without the watcher: the model is known from settings before EngineReady.
+        self.set_reactive(
+            EngineCard.status, EngineStatus(model=model, tensor_parallel_size=tensor_parallel_size)
+        )
+
+    def compose(self) -> ComposeResult:
+        yield Label(id="engine-model")
+        yield Label(id="engine-state")
+        yield UsageBar(id="engine-load-bar")
+        yield Label(id="engine-failure")
+        with Horizontal(id="kv-row", classes="engine-running"):
+            yield Label(id="kv-label")
+            yield UsageBar(id="kv-bar", warn_at=0.9)
+        yield Label(id="engine-queue", classes="engine-running")
+        yield Label(id="engine-speed", classes="engine-running")
+
+    def on_mount(self) -> None:
+        self._show(self.status)
+
+    def apply_event(self, event: EngineEvent) -> None:
+        self.status = engine_status_after(self.status, event)
+
+    def set_model(self, model: str, tensor_parallel_size: int = 1) -> None:
+        """The model about to load (before any event names it)."""
+        self.status = replace(self.status, model=model, tensor_parallel_size=tensor_parallel_size)
+
+    def watch_status(self, status: EngineStatus) -> None:
+        if self.is_mounted:
+            self._show(status)
+
+    def _show(self, status: EngineStatus) -> None:
+        for state in EngineState:
+            self.set_class(status.state is state, f"-{state.name.lower()}")
+        self.border_title = f"engine · TP {status.tensor_parallel_size}"
+        model_label = self.query_one("#engine-model", Label)
+        model_label.update(display_model(status.model) if status.model else "no model")
+        # A long model name is cut to the sidebar's width; hovering shows all of it.
+        model_label.tooltip = status.model or None
+        state_text = f"{_MARKS[status.state]} {status.state.value}"
+        if status.state is EngineState.LOADING and status.stage:
+            state_text += f": {status.stage}"
+            if status.load_fraction is not None:
+                state_text += f" {status.load_fraction:.0%}"
+        elif status.state is EngineState.FAILED and status.failure_title:
+            state_text += f": {status.failure_title}"
+        self.query_one("#engine-state", Label).update(state_text)
+        self.query_one("#engine-load-bar", UsageBar).fraction = status.load_fraction
+        failure = "\n".join(part for part in (status.failure_reason, status.failure_advice) if part)
+        self.query_one("#engine-failure", Label).update(failure)
+        usage = status.kv_cache_usage
+        self.query_one("#kv-label", Label).update("KV  n/a" if usage is None else f"KV {usage:>4.0%}")
+        self.query_one("#kv-bar", UsageBar).fraction = usage
+        self.query_one("#engine-queue", Label).update(f"run {status.running} · wait {status.waiting}")
+        speed = status.last_tokens_per_s
+        self.query_one("#engine-speed", Label).update(
+            "last answer n/a" if speed is None else f"last answer {speed:.1f} tok/s"
+        )

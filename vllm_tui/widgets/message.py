@@ -1,0 +1,145 @@
+"""Chat messages in the log: the user's prompt, and the assistant's answer with its thinking.
+
+The answer and the thinking stream through `StreamingMarkdown`, whose cost per update does not grow
+with the answer. The thinking sits in a collapsible block that folds away when the answer starts.
+"""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Collapsible, Static
+
+from vllm_tui.engine.events import AnswerStats, FinishReason
+from vllm_tui.widgets.markdown_stream import StreamingMarkdown
+
+_FINISH_LABEL = {"stop": "", "length": "hit max tokens", "abort": "stopped", "error": "failed"}
+
+
+def format_stats(
+    stats: AnswerStats | None, finish: FinishReason | None = None, live_rate: float | None = None
+) -> str:
+    parts: list[str] = []
+    if stats is not None:
+        parts.append(f"{stats.completion_tokens:,} tokens")
+        if stats.reasoning_tokens:
+            parts.append(f"{stats.reasoning_tokens:,} thinking")
+        if stats.time_to_first_token is not None:
+            parts.append(f"TTFT {stats.time_to_first_token:.2f} s")
+        rate = stats.tokens_per_second
+        if rate is not None:
+            parts.append(f"{rate:,.1f} tok/s")
+    elif live_rate is not None:
+        parts.append(f"{live_rate:,.1f} tok/s")
+    if finish and _FINISH_LABEL.get(finish):
+        parts.append(_FINISH_LABEL[finish])
+    return " · ".join(parts)
+
+
+class UserMessage(Static):
+    """The user's prompt, shown literally (no markup)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, markup=False, classes="message user")
+        self.text = text
+
+
+class AssistantMessage(Vertical):
+    """One answer: header, thinking (collapsible), the answer, and a stats line."""
+
+    def __init__(self, model: str, request_id: str, show_thinking: bool = True) -> None:
+        super().__init__(classes="message assistant")
+        self.model = model
+        self.request_id = request_id
+        self.show_thinking = show_thinking
+        self.finish_reason: FinishReason | None = None
+        self.stats: AnswerStats | None = None
+        self.error: str | None = None
+        self._started = time.monotonic()
+        self._first_token_at: float | None = None
+        self._answer_started_at: float | None = None
+        self._tokens = 0
+        self._last_stats_update = 0.0
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.model, markup=False, classes="message-header")
+        with Collapsible(title="Thinking…", collapsed=False, classes="thinking-block") as c:
+            c.display = False  # shown once the first thinking arrives
+            yield StreamingMarkdown(classes="thinking")
+        yield StreamingMarkdown(classes="answer")
+        yield Static("", markup=False, classes="stats")
+
+    @property
+    def thinking_text(self) -> str:
+        return self.query_one(".thinking", StreamingMarkdown).text
+
+    @property
+    def answer_text(self) -> str:
+        return self.query_one(".answer", StreamingMarkdown).text
+
+    @property
+    def streaming(self) -> bool:
+        return self.finish_reason is None and self.error is None
+
+    def append_thinking(self, text: str, tokens: int = 0) -> None:
+        self._count(tokens)
+        block = self.query_one(".thinking-block", Collapsible)
+        if not block.display and self.show_thinking:
+            block.display = True
+        self.query_one(".thinking", StreamingMarkdown).append(text)
+
+    def append_answer(self, text: str, tokens: int = 0) -> None:
+        self._count(tokens)
+        if self._answer_started_at is None:
+            self._answer_started_at = time.monotonic()
+            block = self.query_one(".thinking-block", Collapsible)
+            if block.display:
+                thought = self._answer_started_at - (self._first_token_at or self._started)
+                block.title = f"Thought for {thought:.1f} s"
+                block.collapsed = True
+        self.query_one(".answer", StreamingMarkdown).append(text)
+
+    def _count(self, tokens: int) -> None:
+        now = time.monotonic()
+        if self._first_token_at is None:
+            self._first_token_at = now
+        self._tokens += tokens
+        # The live rate is redrawn four times a second, not per token.
+        if now - self._last_stats_update > 0.25 and self._tokens > 1:
+            self._last_stats_update = now
+            elapsed = now - self._first_token_at
+            if elapsed > 0:
+                self.query_one(".stats", Static).update(format_stats(None, live_rate=(self._tokens - 1) / elapsed))
+
+    def finish(self, reason: FinishReason, stats: AnswerStats) -> None:
+        self.finish_reason = reason
+        self.stats = stats
+        for md in self.query(StreamingMarkdown):
+            md.finish()
+        block = self.query_one(".thinking-block", Collapsible)
+        if block.display and self._answer_started_at is None:
+            block.title = "Thinking (no answer yet)" if reason != "stop" else "Thinking"
+        self.query_one(".stats", Static).update(format_stats(stats, reason))
+        self.set_class(reason == "abort", "stopped")
+
+    def fail(self, title: str, reason: str, advice: str = "") -> None:
+        self.error = title
+        for md in self.query(StreamingMarkdown):
+            md.finish()
+        text = f"✗ {title}: {reason}" + (f"\n  {advice}" if advice else "")
+        self.query_one(".stats", Static).update(text)
+        self.add_class("failed")
+
+    def set_thinking_visible(self, visible: bool) -> None:
+        self.show_thinking = visible
+        block = self.query_one(".thinking-block", Collapsible)
+        block.display = visible and bool(self.thinking_text)
+
+
+class Notice(Static):
+    """An error or information panel in the log (engine failed to load, engine died, …)."""
+
+    def __init__(self, title: str, body: str, kind: str = "error") -> None:
+        super().__init__(f"{title}\n{body}".rstrip(), markup=False, classes=f"notice {kind}")

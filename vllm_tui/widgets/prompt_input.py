@@ -1,0 +1,52 @@
+"""The multi-line prompt: Enter sends; ctrl+j or alt+enter inserts a newline.
+
+ctrl+m and ctrl+i are what terminals send for Enter and Tab, and shift+enter is indistinguishable
+from Enter in most terminals and in tmux, so the newline keys are ctrl+j (a literal line feed, which
+every terminal, tmux and SSH pass through) and alt+enter.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class PromptInput(TextArea):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "submit", "Send", id="prompt.send", priority=True),
+        Binding("ctrl+j,alt+enter", "newline", "Newline", id="prompt.newline", priority=True, show=False),
+    ]
+    """
+    | Key | Action |
+    | :- | :- |
+    | enter | Send the prompt. |
+    | ctrl+j, alt+enter | Insert a newline. |
+    """
+
+    class Submitted(Message):
+        def __init__(self, prompt: PromptInput, text: str) -> None:
+            super().__init__()
+            self.prompt = prompt
+            self.text = text
+
+        @property
+        def control(self) -> PromptInput:
+            return self.prompt
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="focus",
+            placeholder="Ask something…  (enter sends · ctrl+j newline · esc stops)",
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    def action_submit(self) -> None:
+        self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
