@@ -55,13 +55,25 @@ class Arch:
 
 ARCHS: dict[str, Arch] = {
     "tiny": Arch(
-        256, 512, 2, 4, 2, None, max_positions=4096,
+        256,
+        512,
+        2,
+        4,
+        2,
+        None,
+        max_positions=4096,
         thinking="Okay, the user greets me so I answer briefly",
         answer=" Hello! This tiny scripted model runs on vLLM with random weights.",
         loop_answer=True,
     ),
     "tiny-b": Arch(
-        256, 512, 2, 4, 2, None, max_positions=4096,
+        256,
+        512,
+        2,
+        4,
+        2,
+        None,
+        max_positions=4096,
         thinking="Second model thinking here",
         answer=" Answer from checkpoint B.",
         loop_answer=False,
@@ -156,12 +168,14 @@ def build(dest: Path, arch_name: str, device: str = "cpu", dtype_name: str = "bf
         targets = seq + ([seq[loop_start]] if loop_start is not None else [eos_id])
         if len(set(sources)) != len(sources):
             raise ValueError(f"scripted text for {arch_name} repeats a token; choose other words")
-        basis = torch.linalg.qr(torch.randn(arch.hidden, len(sources), generator=torch.Generator().manual_seed(1)))[0]
+        basis = torch.linalg.qr(
+            torch.randn(arch.hidden, len(sources), generator=torch.Generator().manual_seed(1))
+        )[0]
         lm_head = lm_head.float()
         embed = embed.float()
-        for k, (src, dst) in enumerate(zip(sources, targets)):
+        for k, (src, dst) in enumerate(zip(sources, targets, strict=True)):
             direction = basis[:, k].to(device)
-            embed[src] = direction * (arch.hidden ** 0.5)
+            embed[src] = direction * (arch.hidden**0.5)
             lm_head[dst] = lm_head[dst] + direction * 4.0
         # Keep the other tokens away from the chain's directions so no stray token outscores it.
         lm_head = lm_head.to(dtype)
@@ -194,10 +208,18 @@ def build(dest: Path, arch_name: str, device: str = "cpu", dtype_name: str = "bf
         "eos_token_id": eos_id,
     }
     (dest / "config.json").write_text(json.dumps(config, indent=2))
-    (dest / "generation_config.json").write_text(json.dumps({
-        "bos_token_id": config["bos_token_id"], "eos_token_id": eos_id,
-        "do_sample": True, "temperature": 0.6, "top_p": 0.95,
-    }, indent=2))
+    (dest / "generation_config.json").write_text(
+        json.dumps(
+            {
+                "bos_token_id": config["bos_token_id"],
+                "eos_token_id": eos_id,
+                "do_sample": True,
+                "temperature": 0.6,
+                "top_p": 0.95,
+            },
+            indent=2,
+        )
+    )
     _save_sharded(tensors, dest, save_file)
     return dest
 
@@ -227,7 +249,9 @@ def _save_sharded(tensors: dict[str, Any], dest: Path, save_file: Any, shard_byt
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("dest", type=Path)
     parser.add_argument("--arch", choices=sorted(ARCHS), default="tiny")
     parser.add_argument("--device", default="cpu")

@@ -53,7 +53,7 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Scripted R1-Distill-Qwen architecture (head_dim 64): thinks, says `</think>`, then answers in a loop."""
+    """Scripted R1-Distill-Qwen architecture (head_dim 64): thinks, `</think>`, then answers in a loop."""
     return random_checkpoint.build(tmp_path_factory.mktemp("ckpt") / "tiny-r1", "tiny")
 
 

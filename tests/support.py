@@ -29,7 +29,9 @@ class Recorder:
                 return seen
 
 
-async def wait_until(pilot: Any, predicate: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
+async def wait_until(
+    pilot: Any, predicate: Callable[[], bool], timeout: float = 60.0, what: str = ""
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -18,10 +18,14 @@ from vllm_tui.screens.log_viewer import LogViewer
 if TYPE_CHECKING:
     from vllm_tui.engine.base import Engine
     from vllm_tui.engine.request import ChatRequest
+    from vllm_tui.gpu import GpuPanelSnapshot, GpuSampler
+    from vllm_tui.store import ChatStore
 
 
 class VllmTuiApp(App[None]):
     TITLE = "vllm-tui"
+    # The chat screen is the default screen, whose own CSS_PATH Textual does not load: list it here.
+    CSS_PATH = ["screens/chat.tcss"]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
@@ -44,6 +48,8 @@ class VllmTuiApp(App[None]):
         *,
         engine: Engine | None = None,
         config_messages: tuple[str, ...] = (),
+        store_path: Path | None = None,
+        gpu_sampler: GpuSampler | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -55,6 +61,9 @@ class VllmTuiApp(App[None]):
         self._quitting = False
         self.bridge = EngineBridge(self)
         self.chat = ChatScreen()
+        self.store: ChatStore | None = None
+        self._store_path = store_path
+        self.gpu_sampler = gpu_sampler
 
     def get_default_screen(self) -> ChatScreen:
         return self.chat
@@ -62,6 +71,8 @@ class VllmTuiApp(App[None]):
     def on_mount(self) -> None:
         for text in self._config_messages:
             self.notify(text, severity="warning", timeout=10)
+        self._open_store()
+        self._start_gpu_sampler()
         if self.engine is None:
             # Draw the first frame before anything else; the engine loads in its own thread.
             self.call_after_refresh(self.start_engine)
@@ -75,6 +86,47 @@ class VllmTuiApp(App[None]):
                 loop.add_signal_handler(sig, self._on_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
                 pass
+
+    def _open_store(self) -> None:
+        from vllm_tui.store import ChatStore, StoreError
+
+        try:
+            self.store = ChatStore.open(self._store_path)
+        except (StoreError, OSError) as exc:
+            self.notify(f"Chats will not be saved: {exc}", severity="error", timeout=10)
+            return
+        latest = self.store.latest_chat()
+        if latest is not None:
+            self.call_after_refresh(self.chat.load_chat, latest.id)
+
+    def _start_gpu_sampler(self) -> None:
+        import os
+
+        from vllm_tui.gpu import EngineDevices, GpuSampler
+
+        if self.gpu_sampler is None:
+            devices = EngineDevices.from_env(limit=self.profile.engine.tensor_parallel_size)
+            if self.profile.kind == "remote":
+                devices = EngineDevices.nothing()
+            self.gpu_sampler = GpuSampler(
+                self._gpu_snapshot,
+                engine_root_pid=os.getpid(),
+                engine_devices=devices,
+                interval=self.config.ui.gpu_poll_seconds,
+            )
+        self.gpu_sampler.start()
+
+    def _gpu_snapshot(self, snapshot: GpuPanelSnapshot) -> None:
+        """On the sampler thread: hand the snapshot to the panel (a thread-safe post)."""
+        panel = self.chat.gpu_panel_ref
+        if panel is not None:
+            panel.post_snapshot(snapshot)
+
+    def on_unmount(self) -> None:
+        if self.gpu_sampler is not None:
+            self.gpu_sampler.stop(timeout=2.0)
+        if self.store is not None:
+            self.store.close()
 
     # --- engine lifecycle -------------------------------------------------------------------
 

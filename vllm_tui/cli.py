@@ -94,6 +94,13 @@ def main(argv: list[str] | None = None) -> int:
 
     route_vllm_logging(log_path)
 
+    # vLLM's spawned processes need multiprocessing's resource tracker, which passes sys.stderr's
+    # descriptor to its own process when it first starts. Inside the app sys.stderr is Textual's
+    # capture object with no real descriptor, so start the tracker now, while it still has one.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
     from vllm_tui.app import VllmTuiApp
 
     app = VllmTuiApp(result.config, profile, log_path, config_messages=tuple(messages))

@@ -111,11 +111,15 @@ class AppConfig:
     ui: UiSettings = field(default_factory=UiSettings)
     keymap: dict[str, str] = field(default_factory=dict)
     """Binding id → keys, e.g. {"chat.stop": "escape,ctrl+c"}."""
+    deleted_profiles: list[str] = field(default_factory=list)
+    """Built-in profiles the user deleted (they ship in the code, so deleting must be remembered)."""
 
     def profile(self, name: str | None = None) -> Profile:
         key = name or self.default_profile
         if key not in self.profiles:
-            raise ConfigError(f"No profile named {key!r}", f"Known profiles: {', '.join(sorted(self.profiles))}")
+            raise ConfigError(
+                f"No profile named {key!r}", f"Known profiles: {', '.join(sorted(self.profiles))}"
+            )
         return self.profiles[key]
 
 
@@ -163,6 +167,43 @@ class LoadResult:
     """Set when the file could not be used: the app runs on defaults and leaves the file alone."""
 
 
+def _type_error(where: str, key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{where}.{key}: expected {expected}, got {value!r}")
+
+
+def _check_value(cls: type, key: str, default: Any, value: Any, where: str) -> Any:
+    """The value converted to the field's type, or a ConfigError saying what was expected."""
+    if value is None:
+        return None
+    if isinstance(default, bool) or (default is None and _hint(cls, key) is bool):
+        if not isinstance(value, bool):
+            raise _type_error(where, key, "true or false", value)
+        return value
+    kind = type(default) if default is not None else _hint(cls, key)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(where, key, "a number", value)
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(where, key, "a whole number", value)
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise _type_error(where, key, "text", value)
+        return value
+    return value
+
+
+def _hint(cls: type, key: str) -> type | None:
+    """The non-None type of an `X | None` field (its default is None, so it tells nothing)."""
+    import typing
+
+    hint = typing.get_type_hints(cls).get(key)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if len(args) == 1 else hint if isinstance(hint, type) else None
+
+
 def _from_dict(cls: type, data: Any, where: str, warnings: list[str]) -> Any:
     if data is None:
         return cls()
@@ -170,27 +211,16 @@ def _from_dict(cls: type, data: Any, where: str, warnings: list[str]) -> Any:
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
+    blank = cls()
     for key, value in data.items():
         if key not in known:
             warnings.append(f"{where}: unknown key {key!r} (ignored)")
             continue
-        default = getattr(cls(), key)
+        default = getattr(blank, key)
         if dataclasses.is_dataclass(default):
             kwargs[key] = _from_dict(type(default), value, f"{where}.{key}", warnings)
-        elif value is not None and isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"{where}.{key}: expected true or false, got {value!r}")
-        elif value is not None and isinstance(default, float) and isinstance(value, int):
-            kwargs[key] = float(value)
-        elif (
-            value is not None
-            and default is not None
-            and not isinstance(default, bool)
-            and isinstance(default, (int, float, str))
-            and not isinstance(value, type(default))
-        ):
-            raise ConfigError(f"{where}.{key}: expected {type(default).__name__}, got {value!r}")
         else:
-            kwargs[key] = value
+            kwargs[key] = _check_value(cls, key, default, value, where)
     return cls(**kwargs)
 
 
@@ -212,15 +242,24 @@ def config_from_dict(data: Any, warnings: list[str]) -> AppConfig:
             cfg.default_profile = str(value)
         elif key == "ui":
             cfg.ui = _from_dict(UiSettings, value, "ui", warnings)
+        elif key == "deleted_profiles":
+            if not isinstance(value, list):
+                raise ConfigError("deleted_profiles: expected a list of profile names")
+            cfg.deleted_profiles = [str(v) for v in value]
         elif key == "keymap":
             if not isinstance(value, dict):
                 raise ConfigError("keymap: expected a mapping of binding id → keys")
             cfg.keymap = {str(k): str(v) for k, v in value.items()}
         else:
             warnings.append(f"unknown top-level key {key!r} (ignored)")
+    for name in cfg.deleted_profiles:
+        if name in builtin_profiles() and not (isinstance(data.get("profiles"), dict) and name in data["profiles"]):
+            cfg.profiles.pop(name, None)
+    if not cfg.profiles:
+        cfg.profiles = builtin_profiles()
     if cfg.default_profile not in cfg.profiles:
         warnings.append(f"default_profile {cfg.default_profile!r} does not exist; using the built-in default")
-        cfg.default_profile = AppConfig().default_profile
+        cfg.default_profile = next(iter(cfg.profiles))
     return cfg
 
 
@@ -267,6 +306,7 @@ def config_to_dict(cfg: AppConfig) -> dict[str, Any]:
         "default_profile": cfg.default_profile,
         "ui": dataclasses.asdict(cfg.ui),
         "keymap": dict(cfg.keymap),
+        "deleted_profiles": [n for n in cfg.deleted_profiles if n not in cfg.profiles],
         "profiles": profiles,
     }
 

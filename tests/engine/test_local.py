@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.support import Recorder
 from vllm_tui.config import EngineSettings, SamplingSettings
 from vllm_tui.engine.events import (
     AnswerFailed,
@@ -19,8 +20,6 @@ from vllm_tui.engine.events import (
 )
 from vllm_tui.engine.local import LocalEngine, _alive
 from vllm_tui.engine.request import ChatRequest, ChatTurn
-
-from tests.support import Recorder
 
 pytestmark = pytest.mark.engine
 

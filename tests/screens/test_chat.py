@@ -18,12 +18,12 @@ from vllm_tui.widgets.status_line import StatusLine
 pytestmark = pytest.mark.engine
 
 
-def make_app(engine: Any, log_path: Path, max_tokens: int = 60) -> VllmTuiApp:
+def make_app(engine: Any, log_path: Path, store: Path, max_tokens: int = 60) -> VllmTuiApp:
     cfg = AppConfig()
     profile = copy.deepcopy(cfg.profile())
     profile.engine = copy.deepcopy(engine.settings)
     profile.sampling.max_tokens = max_tokens
-    return VllmTuiApp(cfg, profile, log_path, engine=engine)
+    return VllmTuiApp(cfg, profile, log_path, engine=engine, store_path=store)
 
 
 async def type_and_send(pilot: Any, text: str) -> None:
@@ -33,8 +33,8 @@ async def type_and_send(pilot: Any, text: str) -> None:
     await pilot.press("enter")
 
 
-async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Path) -> None:
-    app = make_app(app_engine, log_path)
+async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
         assert app.query_one(StatusLine).state == "ready"
@@ -56,15 +56,44 @@ async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Pat
         # The thinking never goes back to the model; the answer does.
         assert [t.role for t in app.chat.history] == ["user", "assistant"]
         assert "Okay" not in app.chat.history[1].content
+        # Saved as it streamed, and finished with its stats.
+        assert app.store is not None and app.chat.chat_id is not None
+        stored = app.store.messages(app.chat.chat_id)
+        assert [m.role for m in stored] == ["user", "assistant"]
+        assert stored[1].thinking == msg.thinking_text and stored[1].content == msg.answer_text
+        assert stored[1].state == "stopped" and stored[1].completion_tokens == 60
 
 
-async def test_escape_stops_and_next_prompt_works(app_engine: Any, log_path: Path) -> None:
-    app = make_app(app_engine, log_path, max_tokens=1800)
+async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    store = tmp_path / "chats.sqlite3"
+    app = make_app(app_engine, log_path, store, max_tokens=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await type_and_send(pilot, "remember me")
+        await wait_until(
+            pilot,
+            lambda: bool(app.query(AssistantMessage)) and not app.query_one(AssistantMessage).streaming,
+            what="answer",
+        )
+        answer = app.query_one(AssistantMessage).answer_text
+    again = make_app(app_engine, log_path, store)
+    async with again.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: bool(again.query(AssistantMessage)), what="restored chat")
+        assert [m.text for m in again.query(UserMessage)] == ["remember me"]
+        assert again.query_one(AssistantMessage).answer_text == answer
+        assert [t.role for t in again.chat.history] == ["user", "assistant"]
+
+
+async def test_escape_stops_and_next_prompt_works(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=1800)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
         await type_and_send(pilot, "tell me a long story")
-        await wait_until(pilot, lambda: bool(app.query(AssistantMessage)) and
-                         bool(app.query_one(AssistantMessage).answer_text), what="answer started")
+        await wait_until(
+            pilot,
+            lambda: bool(app.query(AssistantMessage)) and bool(app.query_one(AssistantMessage).answer_text),
+            what="answer started",
+        )
         await pilot.press("escape")
         first = app.query_one(AssistantMessage)
         await wait_until(pilot, lambda: not first.streaming, what="stopped")
@@ -80,8 +109,8 @@ async def test_escape_stops_and_next_prompt_works(app_engine: Any, log_path: Pat
         assert len(app.chat.history) == 4
 
 
-async def test_empty_prompt_is_not_sent(app_engine: Any, log_path: Path) -> None:
-    app = make_app(app_engine, log_path)
+async def test_empty_prompt_is_not_sent(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
         await type_and_send(pilot, "   \n  ")
@@ -90,8 +119,8 @@ async def test_empty_prompt_is_not_sent(app_engine: Any, log_path: Path) -> None
         assert app.query_one(PromptInput).text == "   \n  "
 
 
-async def test_newline_key_does_not_send(app_engine: Any, log_path: Path) -> None:
-    app = make_app(app_engine, log_path)
+async def test_newline_key_does_not_send(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3")
     async with app.run_test(size=(100, 30)) as pilot:
         prompt = app.query_one(PromptInput)
         prompt.focus()
@@ -105,7 +134,7 @@ async def test_newline_key_does_not_send(app_engine: Any, log_path: Path) -> Non
 async def test_bad_model_path_shows_error_and_app_lives(tmp_path: Path, log_path: Path) -> None:
     cfg = AppConfig()
     profile = Profile(engine=EngineSettings(model=str(tmp_path / "missing")))
-    app = VllmTuiApp(cfg, profile, log_path)
+    app = VllmTuiApp(cfg, profile, log_path, store_path=tmp_path / "chats.sqlite3")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: bool(app.query(Notice)), what="error notice")
         notice = app.query_one(Notice)

@@ -47,20 +47,29 @@ def root_cause(log_lines: list[str]) -> str | None:
 
 _RULES: list[tuple[re.Pattern[str], str, str]] = [
     (
-        re.compile(r"max seq len.*KV cache is needed|larger than the available KV cache memory|"
-                   r"estimated maximum model length is|No available memory for the cache blocks", re.I),
+        re.compile(
+            r"max seq len.*KV cache is needed|larger than the available KV cache memory|"
+            r"estimated maximum model length is|No available memory for the cache blocks",
+            re.I,
+        ),
         "Not enough memory for the KV cache",
         "Lower max_model_len (Settings, or --max-model-len) or raise gpu_memory_utilization.",
     ),
     (
-        re.compile(r"attention heads.*must be divisible by tensor parallel|"
-                   r"not divisible by.*tensor|Total number of attention heads", re.I),
+        re.compile(
+            r"attention heads.*must be divisible by tensor parallel|"
+            r"not divisible by.*tensor|Total number of attention heads",
+            re.I,
+        ),
         "Tensor parallel size does not divide the model's attention heads",
         "Choose a tensor parallel size that divides the number of attention heads (see Settings).",
     ),
     (
-        re.compile(r"World size.*larger than|greater than the number of available GPUs|"
-                   r"tensor_parallel_size.*exceeds|only \d+ GPUs? (?:are )?available|Insufficient GPUs", re.I),
+        re.compile(
+            r"World size.*larger than|greater than the number of available GPUs|"
+            r"tensor_parallel_size.*exceeds|only \d+ GPUs? (?:are )?available|Insufficient GPUs",
+            re.I,
+        ),
         "More GPUs requested than are visible",
         "Lower --tensor-parallel-size to the number of GPUs, or check CUDA_VISIBLE_DEVICES.",
     ),
@@ -71,29 +80,40 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
         "(another process may hold memory: see the GPU panel).",
     ),
     (
-        re.compile(r"SafetensorError|incomplete metadata|HeaderTooLarge|invalid load key|"
-                   r"unexpected EOF|file not fully covered", re.I),
+        re.compile(
+            r"SafetensorError|incomplete metadata|HeaderTooLarge|invalid load key|"
+            r"unexpected EOF|file not fully covered",
+            re.I,
+        ),
         "The model's weight files are damaged",
         "The safetensors files are truncated or corrupt: download the model again.",
     ),
     (
-        re.compile(r"Can't load tokenizer|tokenizer.*not found|does not appear to have a file named "
-                   r"tokenizer|Couldn't instantiate the backend tokenizer|tokenizer_config", re.I),
+        re.compile(
+            r"Can't load tokenizer|tokenizer.*not found|does not appear to have a file named "
+            r"tokenizer|Couldn't instantiate the backend tokenizer|tokenizer_config",
+            re.I,
+        ),
         "The model has no usable tokenizer",
         "The model directory needs tokenizer.json or tokenizer_config.json beside config.json.",
     ),
     (
-        re.compile(r"We couldn't connect to|offline mode|LocalEntryNotFoundError|"
-                   r"Cannot reach|ConnectionError|Max retries exceeded|Temporary failure in name resolution",
-                   re.I),
+        re.compile(
+            r"We couldn't connect to|offline mode|LocalEntryNotFoundError|"
+            r"Cannot reach|ConnectionError|Max retries exceeded|Temporary failure in name resolution",
+            re.I,
+        ),
         "The model could not be downloaded",
         "There is no network (or HF_HUB_OFFLINE is set) and the model is not in the local cache: "
         "download it where there is network, or give a local path.",
     ),
     (
-        re.compile(r"Repository Not Found|not a valid model identifier|Invalid repository ID|HFValidationError|"
-                   r"is not a local folder|No such file or directory|does not exist|"
-                   r"Unrecognized model|config\.json", re.I),
+        re.compile(
+            r"Repository Not Found|not a valid model identifier|Invalid repository ID|HFValidationError|"
+            r"is not a local folder|No such file or directory|does not exist|"
+            r"Unrecognized model|config\.json",
+            re.I,
+        ),
         "Model not found",
         "Check the model path or Hugging Face id (Settings, the model picker, or --model).",
     ),
@@ -103,8 +123,11 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
         "Accept the model's licence on Hugging Face and set HF_TOKEN.",
     ),
     (
-        re.compile(r"No CUDA GPUs are available|Failed to infer device type|no NVIDIA driver|"
-                   r"Found no NVIDIA driver|CUDA driver version is insufficient", re.I),
+        re.compile(
+            r"No CUDA GPUs are available|Failed to infer device type|no NVIDIA driver|"
+            r"Found no NVIDIA driver|CUDA driver version is insufficient",
+            re.I,
+        ),
         "No usable GPU",
         "vLLM found no GPU. Check `nvidia-smi` and CUDA_VISIBLE_DEVICES, or install the CPU build.",
     ),
@@ -114,8 +137,11 @@ _RULES: list[tuple[re.Pattern[str], str, str]] = [
         "The ray executor backend needs a running Ray cluster (`ray start --head` on the first node).",
     ),
     (
-        re.compile(r"prompt.*longer than the maximum model length|maximum context length|"
-                   r"is too long and exceeds limit|exceeds the max model len", re.I),
+        re.compile(
+            r"prompt.*longer than the maximum model length|maximum context length|"
+            r"is too long and exceeds limit|exceeds the max model len",
+            re.I,
+        ),
         "The conversation is longer than the model's context",
         "Start a new chat, delete old messages, or raise max_model_len.",
     ),

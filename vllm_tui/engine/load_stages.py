@@ -24,8 +24,16 @@ _STAGES: list[tuple[re.Pattern[str], str, float]] = [
     (re.compile(r"Starting to load model"), "Loading weights", 0.12),
     (re.compile(r"Downloading|Fetching \d+ files"), "Downloading weights", 0.12),
     (re.compile(r"Loading weights took|Model loading took"), "Weights loaded", 0.55),
-    (re.compile(r"torch\.compile|Dynamo bytecode|Compiling a graph|Compiling model"), "Compiling (torch.compile)", 0.62),
-    (re.compile(r"Memory profiling|Available KV cache memory|Explicitly set .* for KV cache"), "Profiling memory", 0.72),
+    (
+        re.compile(r"(?<!disabling )torch\.compile takes|Dynamo bytecode|Compiling a graph|Compiling model"),
+        "Compiling (torch.compile)",
+        0.62,
+    ),
+    (
+        re.compile(r"Memory profiling|Available KV cache memory|Explicitly set .* for KV cache"),
+        "Profiling memory",
+        0.72,
+    ),
     (_KV_TOKENS, "Allocating KV cache", 0.78),
     (re.compile(r"Capturing CUDA graph"), "Capturing CUDA graphs", 0.82),
     (re.compile(r"Graph capturing finished"), "CUDA graphs captured", 0.94),

@@ -148,7 +148,9 @@ class LocalEngine:
 
     def submit(self, request: ChatRequest) -> None:
         if not self.ready.is_set() or self._loop is None:
-            self._emit(AnswerFailed(request.request_id, "The engine is not ready", "Wait for the model to load."))
+            self._emit(
+                AnswerFailed(request.request_id, "The engine is not ready", "Wait for the model to load.")
+            )
             return
         self._loop.call_soon_threadsafe(self._start_request, request)
 
@@ -233,9 +235,13 @@ class LocalEngine:
             tok = llm.get_tokenizer()  # sync in vLLM 0.33, a coroutine before
             self._tokenizer = await tok if inspect.isawaitable(tok) else tok
             model_config = getattr(llm, "model_config", None)
-            self._max_model_len = int(getattr(model_config, "max_model_len", 0) or self.settings.max_model_len or 0)
+            self._max_model_len = int(
+                getattr(model_config, "max_model_len", 0) or self.settings.max_model_len or 0
+            )
             self._parser_name = detect_reasoning_parser(
-                self.settings.reasoning_parser, self.settings.model, getattr(self._tokenizer, "chat_template", None)
+                self.settings.reasoning_parser,
+                self.settings.model,
+                getattr(self._tokenizer, "chat_template", None),
             )
         except Exception as exc:  # noqa: BLE001
             ex = explain(f"{type(exc).__name__}: {exc}")

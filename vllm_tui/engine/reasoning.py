@@ -15,7 +15,7 @@ R1_NAME = re.compile(r"(^|[^a-z0-9])r1([^a-z0-9]|$)", re.IGNORECASE)
 
 
 def detect_reasoning_parser(setting: str, model: str, chat_template: str | None) -> str | None:
-    """"auto" picks deepseek_r1 for R1 models (by name, or a template that opens <think>)."""
+    """ "auto" picks deepseek_r1 for R1 models (by name, or a template that opens <think>)."""
     if setting and setting != "auto":
         return None if setting == "none" else setting
     if R1_NAME.search(model.replace("_", "-")):
@@ -34,8 +34,9 @@ class ReasoningSplitter:
             from vllm.reasoning import ReasoningParserManager
 
             self._parser = ReasoningParserManager.get_reasoning_parser(parser_name)(tokenizer)
-            self._extract = getattr(self._parser, "extract_reasoning_streaming", None) or getattr(
-                self._parser, "extract_reasoning_content_streaming"
+            self._extract = (
+                getattr(self._parser, "extract_reasoning_streaming", None)
+                or self._parser.extract_reasoning_content_streaming
             )
         self._text = ""
         self._ids = _TokenHistory()
@@ -50,7 +51,9 @@ class ReasoningSplitter:
         previous_ids = self._ids.view()
         self._ids.extend(delta_ids)
         current_ids = self._ids.view()
-        msg = self._extract(previous_text, current_text, delta_text, previous_ids, current_ids, list(delta_ids))
+        msg = self._extract(
+            previous_text, current_text, delta_text, previous_ids, current_ids, list(delta_ids)
+        )
         self._text = current_text
         if msg is None:
             return "", ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -9,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from vllm_tui.engine.events import (
     AnswerFailed,
     AnswerFinished,
+    AnswerStats,
     EngineFailed,
     EngineMetrics,
     EngineReady,
@@ -23,23 +25,39 @@ from vllm_tui.engine.events import (
     TextDelta,
 )
 from vllm_tui.engine.request import ChatRequest, ChatTurn
+from vllm_tui.store import StoreError
+from vllm_tui.widgets.engine_card import EngineCard
+from vllm_tui.widgets.gpu_panel import GpuPanel
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from vllm_tui.app import VllmTuiApp
-    from vllm_tui.engine.events import EngineEvent
+    from vllm_tui.engine.events import EngineEvent, FinishReason
+    from vllm_tui.store import ChatStore, StoredMessage
+
+# How an answer's end is kept in the store: "stopped" covers both esc and max tokens (either can
+# be continued), "failed" keeps the error beside the partial text.
+_STORED_STATE = {"stop": "complete", "length": "stopped", "abort": "stopped", "error": "failed"}
+_FINISH_FROM_STATE: dict[str, FinishReason] = {
+    "complete": "stop",
+    "stopped": "abort",
+    "failed": "error",
+    "interrupted": "error",
+    "streaming": "error",
+}
 
 
 class ChatScreen(Screen[None]):
-    CSS_PATH = "chat.tcss"
+    # Styles: chat.tcss, loaded by the App (a default screen's CSS_PATH is not read).
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="chat.stop", priority=True),
         Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
         Binding("ctrl+t", "toggle_thinking", "Thinking", id="chat.toggle_thinking"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="chat.toggle_sidebar"),
+        Binding("f4", "chat_list", "Chats", id="chat.list"),
     ]
     """
     | Key | Action |
@@ -50,6 +68,7 @@ class ChatScreen(Screen[None]):
     | ctrl+n | New chat. |
     | ctrl+t | Show or hide thinking. |
     | ctrl+b | Show or hide the sidebar. |
+    | f4 | Chats: switch, rename, delete, search, export. |
     """
 
     def __init__(self) -> None:
@@ -58,6 +77,10 @@ class ChatScreen(Screen[None]):
         self.current: AssistantMessage | None = None
         self.current_request: ChatRequest | None = None
         self.engine_ready = False
+        self.chat_id: int | None = None
+        """The chat being shown, as stored; None until its first message is saved."""
+        self.gpu_panel_ref: GpuPanel | None = None
+        """Set once mounted, so the GPU sampler thread can post to the panel without a DOM query."""
         self.mounted = False
         """True once composed and mounted: engine events are applied only after that."""
 
@@ -69,7 +92,9 @@ class ChatScreen(Screen[None]):
         yield StatusLine(id="status")
         with Horizontal(id="main"):
             yield VerticalScroll(id="log")
-            yield Vertical(id="sidebar")
+            with Vertical(id="sidebar"):
+                yield EngineCard(self.tui.profile.engine.model, self.tui.profile.engine.tensor_parallel_size)
+                yield GpuPanel(id="gpus")
         yield PromptInput(id="prompt")
         yield Footer()
 
@@ -81,7 +106,133 @@ class ChatScreen(Screen[None]):
         self.refresh_sampling()
         if self.app.size.width < 100:
             self.query_one("#sidebar").display = False
+        self.gpu_panel_ref = self.query_one(GpuPanel)
         self.mounted = True
+        self.set_interval(1.0, self._save_streaming)
+
+    @property
+    def store(self) -> ChatStore | None:
+        return self.tui.store
+
+    @property
+    def gpu_panel(self) -> GpuPanel:
+        return self.query_one(GpuPanel)
+
+    # --- chats in the store --------------------------------------------------------------------
+
+    async def load_chat(self, chat_id: int | None) -> None:
+        """Show a saved chat (or an empty one), rebuilding the history sent to the model."""
+        if self.current is not None and self.current.streaming:
+            self.action_stop()
+        log = self.query_one("#log", VerticalScroll)
+        await log.remove_children()
+        self.history.clear()
+        self.current = None
+        self.current_request = None
+        self.chat_id = chat_id
+        if self.store is None or chat_id is None:
+            return
+        try:
+            stored = self.store.messages(chat_id)
+        except StoreError as exc:
+            self.notify(f"{exc}", severity="error")
+            return
+        widgets: list[UserMessage | AssistantMessage] = []
+        answers: list[tuple[AssistantMessage, StoredMessage]] = []
+        user: str | None = None
+        for m in stored:
+            if m.role == "user":
+                widgets.append(UserMessage(m.content))
+                user = m.content
+                continue
+            widget = AssistantMessage(
+                m.model or "assistant", f"stored-{m.id}", self.tui.config.ui.show_thinking, stored_id=m.id
+            )
+            widgets.append(widget)
+            answers.append((widget, m))
+            if user is not None and m.sample == 0 and (m.state != "failed" or m.content):
+                self.history.extend([ChatTurn("user", user), ChatTurn("assistant", m.content)])
+                user = None
+        await log.mount_all(widgets)
+        for widget, m in answers:
+            stats = AnswerStats(
+                prompt_tokens=m.prompt_tokens or 0,
+                completion_tokens=m.completion_tokens or 0,
+                reasoning_tokens=m.reasoning_tokens or 0,
+                time_to_first_token=m.time_to_first_token,
+            )
+            note = {"interrupted": "Interrupted (the app stopped)", "failed": m.error or "Failed"}.get(
+                m.state, ""
+            )
+            widget.restore(m.thinking, m.content, _FINISH_FROM_STATE[m.state], stats, note)
+            if m.tokens_per_second:
+                widget.query_one(".stats", Static).update(
+                    f"{m.completion_tokens or 0:,} tokens · {m.tokens_per_second:,.1f} tok/s"
+                    + (" · stopped" if m.state == "stopped" else "")
+                )
+        log.scroll_end(animate=False)
+        log.anchor()
+
+    def _save_streaming(self) -> None:
+        message = self.current
+        if self.store is None or message is None or not message.streaming or message.stored_id is None:
+            return
+        try:
+            self.store.update_answer(message.stored_id, message.answer_text, message.thinking_text)
+        except StoreError as exc:
+            self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)
+
+    def _store_begin(self, text: str) -> int | None:
+        store = self.store
+        if store is None:
+            return None
+        try:
+            if self.chat_id is None:
+                self.chat_id = store.create_chat().id
+            store.add_user_message(self.chat_id, text)
+            return store.begin_answer(
+                self.chat_id,
+                self.tui.profile.engine.model,
+                self.tui.profile.name,
+                dataclasses.asdict(self.tui.profile.sampling),
+            )
+        except StoreError as exc:
+            self.notify(f"This chat is not being saved: {exc}", severity="error", timeout=8)
+            return None
+
+    def _store_finish(self, message: AssistantMessage) -> None:
+        if self.store is None or message.stored_id is None:
+            return
+        state = "failed" if message.error else _STORED_STATE.get(message.finish_reason or "stop", "complete")
+        try:
+            self.store.finish_answer(
+                message.stored_id,
+                state,  # type: ignore[arg-type]
+                message.stats,
+                content=message.answer_text,
+                thinking=message.thinking_text,
+                error=message.error,
+            )
+        except StoreError as exc:
+            self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)
+
+    def action_chat_list(self) -> None:
+        if self.store is None:
+            self.notify("Chats are not being saved (the store could not be opened).", severity="warning")
+            return
+        from vllm_tui.screens.chat_list import ChatListResult, ChatListScreen
+
+        def chosen(result: ChatListResult | None) -> None:
+            if result is None:
+                return
+            if self.chat_id is not None and self.chat_id in result.deleted:
+                self.run_worker(self.load_chat(None), group="load-chat")
+            if result.action == "open" and result.chat_id is not None:
+                self.run_worker(self.load_chat(result.chat_id), group="load-chat")
+            elif result.action == "new":
+                self.run_worker(self.load_chat(None), group="load-chat")
+
+        self.app.push_screen(ChatListScreen(self.store, self.chat_id), chosen)
 
     def refresh_sampling(self) -> None:
         s = self.tui.profile.sampling
@@ -111,7 +262,10 @@ class ChatScreen(Screen[None]):
             sampling=self.tui.profile.sampling,
         )
         message = AssistantMessage(
-            self.tui.profile.engine.model, request.request_id, show_thinking=self.tui.config.ui.show_thinking
+            self.tui.profile.engine.model,
+            request.request_id,
+            show_thinking=self.tui.config.ui.show_thinking,
+            stored_id=self._store_begin(text),
         )
         log.mount(UserMessage(text))
         log.mount(message)
@@ -126,12 +280,7 @@ class ChatScreen(Screen[None]):
             self.tui.engine_stop(self.current_request.request_id)
 
     def action_new_chat(self) -> None:
-        if self.current is not None and self.current.streaming:
-            self.action_stop()
-        self.history.clear()
-        self.current = None
-        self.current_request = None
-        self.query_one("#log", VerticalScroll).remove_children()
+        self.run_worker(self.load_chat(None), group="load-chat")
 
     def action_toggle_thinking(self) -> None:
         ui = self.tui.config.ui
@@ -147,6 +296,7 @@ class ChatScreen(Screen[None]):
     # --- engine events -------------------------------------------------------------------------
 
     def apply_engine_event(self, event: EngineEvent) -> None:
+        self.query_one(EngineCard).apply_event(event)
         status = self.query_one(StatusLine)
         if isinstance(event, (ReasoningDelta, TextDelta, AnswerFinished, AnswerFailed)):
             self._apply_answer_event(event)
@@ -197,6 +347,7 @@ class ChatScreen(Screen[None]):
         message, request = self.current, self.current_request
         if message is None or request is None:
             return
+        self._store_finish(message)
         user = request.messages[-1]
         answer = message.answer_text
         if message.error is None or answer:

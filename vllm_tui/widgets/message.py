@@ -49,10 +49,15 @@ class UserMessage(Static):
 class AssistantMessage(Vertical):
     """One answer: header, thinking (collapsible), the answer, and a stats line."""
 
-    def __init__(self, model: str, request_id: str, show_thinking: bool = True) -> None:
+    def __init__(
+        self, model: str, request_id: str, show_thinking: bool = True, stored_id: int | None = None
+    ) -> None:
         super().__init__(classes="message assistant")
         self.model = model
         self.request_id = request_id
+        self.stored_id = stored_id
+        """The row of this answer in the chat store, if it is saved."""
+        self.restored = False
         self.show_thinking = show_thinking
         self.finish_reason: FinishReason | None = None
         self.stats: AnswerStats | None = None
@@ -97,7 +102,7 @@ class AssistantMessage(Vertical):
             block = self.query_one(".thinking-block", Collapsible)
             if block.display:
                 thought = self._answer_started_at - (self._first_token_at or self._started)
-                block.title = f"Thought for {thought:.1f} s"
+                block.title = "Thinking" if self.restored else f"Thought for {thought:.1f} s"
                 block.collapsed = True
         self.query_one(".answer", StreamingMarkdown).append(text)
 
@@ -111,7 +116,9 @@ class AssistantMessage(Vertical):
             self._last_stats_update = now
             elapsed = now - self._first_token_at
             if elapsed > 0:
-                self.query_one(".stats", Static).update(format_stats(None, live_rate=(self._tokens - 1) / elapsed))
+                self.query_one(".stats", Static).update(
+                    format_stats(None, live_rate=(self._tokens - 1) / elapsed)
+                )
 
     def finish(self, reason: FinishReason, stats: AnswerStats) -> None:
         self.finish_reason = reason
@@ -123,6 +130,22 @@ class AssistantMessage(Vertical):
             block.title = "Thinking (no answer yet)" if reason != "stop" else "Thinking"
         self.query_one(".stats", Static).update(format_stats(stats, reason))
         self.set_class(reason == "abort", "stopped")
+
+    def restore(
+        self, thinking: str, answer: str, reason: FinishReason, stats: AnswerStats | None, note: str = ""
+    ) -> None:
+        """Fill in a saved answer (after mounting) without replaying it as a stream."""
+        self.restored = True
+        if thinking:
+            self.append_thinking(thinking)
+        if answer:
+            self.append_answer(answer)
+        if note:
+            self.fail(note, "the answer was cut off here")
+        else:
+            self.finish(reason, stats or AnswerStats())
+        if stats is None or not stats.completion_tokens:
+            self.query_one(".stats", Static).update(note or _FINISH_LABEL.get(reason, ""))
 
     def fail(self, title: str, reason: str, advice: str = "") -> None:
         self.error = title

@@ -1,0 +1,326 @@
+"""StreamingMarkdown: block splitting, untrusted text, and what ends up on screen."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+
+import pytest
+from markdown_it import MarkdownIt
+from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
+from textual.geometry import Region
+from textual.pilot import Pilot
+
+from bench.synthetic import code_tokens, prose_tokens
+from vllm_tui.widgets.markdown_stream import BlockSplitter, StreamingMarkdown, make_visible
+
+TRICKY = """# Title
+Intro line right under the heading.
+```python
+def f():
+
+    return 1  # blank line above stays inside the fence
+```
+Text after the fence.
+
+````markdown
+```inner fence is just text
+````
+
+~~~
+tilde fence with ``` inside
+~~~~
+
+1. First item
+
+   continued paragraph of item one
+
+2. Second item
+   - nested bullet
+
+     nested continuation
+   - another
+     ```sh
+     echo "fence inside a list"
+
+     echo done
+     ```
+3. Third item
+
+| a | b |
+|---|---|
+| 1 | 2 |
+| 3 | 4 |
+
+> quote line one
+still the quote (lazy)
+
+- tight
+- list
+***
+Final paragraph with **bold** and `code`.
+"""
+
+
+def split_all(text: str, cuts: list[int]) -> tuple[list[str], str]:
+    splitter = BlockSplitter()
+    blocks: list[str] = []
+    last = 0
+    for cut in [*cuts, len(text)]:
+        blocks += splitter.feed(text[last:cut])
+        last = cut
+    return blocks, splitter.open_text
+
+
+def top_level_tokens(source: str) -> list[tuple[str, str, str]]:
+    parser = MarkdownIt().enable("strikethrough").enable("table")
+    return [(t.type, t.tag, t.content) for t in parser.parse(source)]
+
+
+# -- the block splitter ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_closed"),
+    [
+        ("para one\n\npara two\n", ["para one\n\n"]),
+        ("```\ncode\n\nmore\n```\nafter\n", ["```\ncode\n\nmore\n```\n"]),
+        (
+            "~~~~ python extra\nx\n~~~\nstill code\n~~~~~\n",
+            ["~~~~ python extra\nx\n~~~\nstill code\n~~~~~\n"],
+        ),
+        ("````\n```\n````\n", ["````\n```\n````\n"]),
+        ("text\n```js\nlet a\n```\n", ["text\n", "```js\nlet a\n```\n"]),
+        ("``` not `a fence\nstill paragraph\n\nnext\n", ["``` not `a fence\nstill paragraph\n\n"]),
+        ("## Heading\nparagraph\n\n", ["## Heading\n", "paragraph\n\n"]),
+        ("- a\n\n- b\n\n  more b\n\nafter\n", ["- a\n\n- b\n\n  more b\n\n"]),
+        ("1. a\n   ```\n   x\n\n   ```\n2. b\n\nend\n", ["1. a\n   ```\n   x\n\n   ```\n2. b\n\n"]),
+        ("| a |\n|---|\n| 1 |\n\nz\n", ["| a |\n|---|\n| 1 |\n\n"]),
+        ("    indented code\n\n    still code\n\nz\n", ["    indented code\n\n    still code\n\n"]),
+    ],
+)
+def test_splitter_closes_blocks_where_markdown_does(text: str, expected_closed: list[str]) -> None:
+    blocks, rest = split_all(text, [])
+    assert blocks == expected_closed
+    assert "".join(blocks) + rest == text
+
+
+def test_open_fence_is_reported_until_it_closes() -> None:
+    splitter = BlockSplitter()
+    assert splitter.feed("Intro\n\n```python  title\nprint(1)\n") == ["Intro\n\n"]
+    assert splitter.open_fence_info == "python  title"
+    assert splitter.feed("``") == []
+    assert splitter.open_fence_info == "python  title"
+    assert splitter.feed("`\n") == ["```python  title\nprint(1)\n```\n"]
+    assert splitter.open_fence_info is None
+    splitter.feed("- item\n  ```\n  code\n")
+    assert splitter.open_fence_info is None, "a fence inside a list item is part of the list block"
+
+
+def test_close_returns_the_rest() -> None:
+    splitter = BlockSplitter()
+    assert splitter.feed("a\n\n```\nunterminated") == ["a\n\n"]
+    assert splitter.close() == ["```\nunterminated"]
+    assert splitter.open_text == ""
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        TRICKY,
+        "".join(prose_tokens(4000, seed=11)),
+        "".join(code_tokens(1500, seed=12)),
+    ],
+    ids=["tricky", "synthetic-prose", "synthetic-code"],
+)
+def test_fragment_sizes_do_not_change_blocks(document: str) -> None:
+    reference, reference_rest = split_all(document, [])
+    assert "".join(reference) + reference_rest == document
+    rng = random.Random(7)
+    for _ in range(40):
+        cuts = sorted(rng.sample(range(1, len(document)), rng.randint(1, min(400, len(document) - 1))))
+        assert split_all(document, cuts) == (reference, reference_rest)
+    one_char = split_all(document, list(range(1, len(document))))
+    assert one_char == (reference, reference_rest)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_blocks_parse_like_the_whole_document(seed: int) -> None:
+    # Each block is rendered on its own, so parsing the blocks one by one must give the same
+    # Markdown structure as parsing the whole answer (no list, fence or table cut in two).
+    document = TRICKY if seed == 0 else "".join(prose_tokens(3000, seed=seed))
+    splitter = BlockSplitter()
+    blocks = splitter.feed(document) + splitter.close()
+    assert len(blocks) > 5
+    pieces = [token for block in blocks for token in top_level_tokens(block)]
+    assert pieces == top_level_tokens(document)
+
+
+def test_make_visible_neutralises_terminal_controls() -> None:
+    text = "a\x1b[2J\x1b]0;pwned\x07b\x9b31mc\x7fd\r\ne\tf"
+    shown = make_visible(text)
+    assert shown == "a\u241b[2J\u241b]0;pwned\u2407b\ufffd31mc\u2421d\ne\tf"
+    assert make_visible("plain [bold]text[/]") == "plain [bold]text[/]"
+
+
+# -- the widget --------------------------------------------------------------------------------------
+
+
+class StreamApp(App[None]):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__()
+        self.kwargs = kwargs
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield StreamingMarkdown(**self.kwargs)  # type: ignore[arg-type]
+
+
+def rendered_text(widget: StreamingMarkdown) -> str:
+    lines: list[str] = []
+    for child in widget.children:
+        width, height = child.size
+        if child.display and height:
+            lines += [strip.text for strip in child.render_lines(Region(0, 0, width, height))]
+    return "\n".join(lines)
+
+
+async def wait_until(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await pilot.pause(0.01)
+
+
+async def feed(widget: StreamingMarkdown, text: str, seed: int = 0) -> None:
+    rng = random.Random(seed)
+    i = 0
+    while i < len(text):
+        step = rng.randint(1, 6)
+        widget.append(text[i : i + step])
+        i += step
+        await asyncio.sleep(0)
+
+
+async def test_finished_answer_shows_everything() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(100, 300)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        await feed(widget, TRICKY)
+        widget.finish()
+        await wait_until(pilot, lambda: widget.displayed_length == len(TRICKY))
+        await pilot.pause()
+        shown = rendered_text(widget)
+        for phrase in (
+            "Title",
+            "Intro line right under the heading.",
+            "blank line above stays inside the fence",
+            "```inner fence is just text",
+            "tilde fence with ``` inside",
+            "continued paragraph of item one",
+            'echo "fence inside a list"',
+            "still the quote (lazy)",
+            "Final paragraph with bold and code.",
+        ):
+            assert phrase in shown, phrase
+        assert widget.text == TRICKY
+        assert widget.finished
+
+
+async def test_open_code_fence_streams_as_plain_text_then_settles() -> None:
+    app = StreamApp()
+    code = "".join(f"value_{n} = compute({n})  # line {n}\n" for n in range(120))
+    async with app.run_test(size=(100, 60)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        await feed(widget, "Here is the code:\n```python\n" + code)
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        streaming = rendered_text(widget)
+        assert "value_0 = compute(0)  # line 0" in streaming
+        assert "value_119 = compute(119)  # line 119" in streaming
+        segments = [child for child in widget.children if type(child).__name__ == "_FenceSegment"]
+        assert 2 <= len(segments) <= 4, "an open fence is shown in a few fixed-size segments"
+        widget.append("```\n\nDone.")
+        widget.finish()
+        await pilot.pause()
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        assert not [child for child in widget.children if type(child).__name__ == "_FenceSegment"]
+        settled = rendered_text(widget)
+        assert "value_119 = compute(119)" in settled
+        assert "Done." in settled
+
+
+async def test_model_text_is_shown_literally() -> None:
+    hostile = (
+        "Try [bold red]this[/] and [@click=app.quit]click[/] or $primary.\n\n"
+        "Escape \x1b[31mred\x1b[0m, title \x1b]0;owned\x07, csi \x9b2J.\n\n"
+        "```\n[reverse]in code[/] \x1b[5m\n```\n"
+    )
+    app = StreamApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        await feed(widget, hostile, seed=3)
+        widget.finish()
+        await wait_until(pilot, lambda: widget.displayed_length == len(hostile))
+        await pilot.pause()
+        shown = rendered_text(widget)
+        assert "[bold red]this[/]" in shown
+        assert "[@click=app.quit]click[/]" in shown
+        assert "$primary" in shown
+        assert "[reverse]in code[/]" in shown
+        assert "\u241b[31mred" in shown
+        for child in widget.children:
+            width, height = child.size
+            for strip in child.render_lines(Region(0, 0, width, height)):
+                for segment in strip:
+                    assert not any(ch in segment.text for ch in "\x1b\x07\x9b"), segment
+        assert app.is_running, "markup in model text must never run actions"
+
+
+async def test_appends_are_coalesced_into_frames() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        frames = 0
+        original = widget._update_open_block
+
+        def counting() -> None:
+            nonlocal frames
+            frames += 1
+            original()
+
+        widget._update_open_block = counting  # type: ignore[method-assign]
+        tokens = prose_tokens(2000, seed=5)
+        for token in tokens:  # no await: one event-loop turn, like a burst of engine deltas
+            widget.append(token)
+        assert frames <= 1
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        assert frames <= 2
+        assert widget.text == "".join(tokens)
+
+
+async def test_closed_blocks_settle_into_few_widgets() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        text = "".join(prose_tokens(6000, seed=9))
+        widget.append(text)
+        widget.finish()
+        await wait_until(pilot, lambda: widget.displayed_length == len(text))
+        assert len(text) > 15_000
+        # One widget per ~2,000 characters instead of several per Markdown block.
+        assert len(widget.children) <= len(text) // 1_000
+        assert sum(1 for _ in widget.walk_children()) == len(widget.children)
+
+
+async def test_dim_variant_and_initial_text() -> None:
+    app = StreamApp(markdown="*thinking* about it", dim=True)
+    async with app.run_test(size=(60, 10)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        assert widget.has_class("dim")
+        await wait_until(pilot, lambda: widget.displayed_length == len("*thinking* about it"))
+        assert "thinking about it" in rendered_text(widget)
+        with pytest.raises(RuntimeError):
+            widget.finish()
+            widget.append("more")

@@ -1,0 +1,659 @@
+"""A Markdown view that grows by small appends at a cost that stays flat as the answer grows.
+
+Why not `Markdown.get_stream()`: each append re-parses the last top-level block (so a long code fence is
+re-parsed and re-highlighted on every token), and every Markdown block is at least one widget while
+Textual's compositor walks every widget on each layout — measured on the 2-core dev box, 112 ms per
+layout with the ~2,100 widgets of a 30,000-token answer. So here:
+
+* `BlockSplitter` finds block boundaries incrementally (blank lines outside fences, fence open/close,
+  headings), never splitting a list, an indented continuation or a fence.
+* Closed blocks are gathered into chunks of about `CHUNK_CHARS` characters; each chunk is ONE widget
+  (`_MarkdownChunk`) that renders its Markdown with Rich into cached lines, so widget count grows by one
+  per chunk and per-widget cost is bounded. Code fences are highlighted once, when they close.
+* The open block is re-rendered on each flush; an open code fence is shown as plain text in segments of
+  `FENCE_SEGMENT_LINES` lines, so only the newest segment changes.
+* `append()` only accumulates; widget work happens in one flush per frame at most (and less often if a
+  flush gets expensive), so per-token cost stays flat.
+
+Model text is untrusted: it is never parsed as Rich/Textual markup (Rich's Markdown builds `Text`
+literally, fences use `Content`), links are not turned into terminal hyperlinks, and ESC, BEL, other
+C0 controls and C1 controls are replaced by visible symbols before anything is rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from time import monotonic, perf_counter
+from typing import TYPE_CHECKING
+
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+from rich.markdown import CodeBlock, Heading
+from rich.markdown import Markdown as RichMarkdown
+from rich.syntax import Syntax
+from rich.theme import Theme
+from textual.app import ComposeResult
+from textual.color import Color
+from textual.content import Content
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from textual.app import App
+    from textual.geometry import Size
+
+__all__ = ["BlockSplitter", "StreamingMarkdown", "make_visible"]
+
+CHUNK_CHARS = 8_000
+"""Closed blocks are gathered into one widget until it holds about this many characters (blocks are
+rendered one by one, so this bounds widget count, not the work per block)."""
+
+FENCE_SEGMENT_LINES = 48
+"""An open code fence is shown in plain-text segments of this many lines; only the last one changes."""
+
+FRAME_INTERVAL = 1 / 30
+"""Shortest time between two flushes while text streams in: each flush of a growing answer costs a
+layout and (with the view anchored to the bottom) a repaint of the whole screen, several ms each."""
+
+MAX_FRAME_INTERVAL = 0.25
+"""Longest time between two flushes, however expensive a frame gets."""
+
+CPU_BUDGET = 0.15
+"""Share of one core that this widget's own work (splitting, Markdown rendering) may take; past it,
+flushes are spaced out."""
+
+
+# -- untrusted text ----------------------------------------------------------------------------------
+
+
+def _control_table() -> dict[int, str]:
+    # C0 controls (except newline and tab) become Unicode "control pictures" (ESC -> ␛, BEL -> ␇);
+    # DEL and C1 controls (0x80-0x9f, which some terminals treat as CSI/OSC introducers) become ␡ and
+    # the replacement character. Carriage returns are dropped: they would move the terminal cursor.
+    table: dict[int, str] = {code: chr(0x2400 + code) for code in range(0x20) if code not in (9, 10)}
+    table[0x0D] = ""
+    table[0x7F] = "\u2421"
+    table.update({code: "\ufffd" for code in range(0x80, 0xA0)})
+    return table
+
+
+_CONTROLS = _control_table()
+_HAS_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def make_visible(text: str) -> str:
+    """Replace terminal control characters in untrusted text with visible symbols (length may shrink
+    only by dropped carriage returns)."""
+    if _HAS_CONTROL.search(text) is None:
+        return text
+    return text.translate(_CONTROLS)
+
+
+# -- block boundaries --------------------------------------------------------------------------------
+
+_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^\n]*)\n?$")
+_LIST_ITEM = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|\n|$)")
+_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]|\n|$)")
+
+
+class BlockSplitter:
+    """Cuts a growing Markdown text into closed top-level blocks plus one open block.
+
+    Invariant: the concatenation of every block returned by `feed()`/`close()` followed by
+    `open_text` is exactly the text fed so far, whatever the fragment sizes. A block may be larger
+    than strictly needed (merging is always safe, since each block is parsed on its own); it is never
+    cut where cutting would change how Markdown parses it: inside a fence, between the items of a list
+    separated by blank lines, or before an indented continuation line.
+    """
+
+    def __init__(self) -> None:
+        self._partial = ""
+        self._lines: list[str] = []
+        self._joined: str | None = ""
+        self._fence: tuple[str, int] | None = None
+        self._fence_is_block = False
+        self._has_content = False
+        self._in_list = False
+        self._indented_code = False
+        self._blank_after = False
+        self._heading_done = False
+
+    @property
+    def partial(self) -> str:
+        """The incomplete last line (no newline yet)."""
+        return self._partial
+
+    @property
+    def open_lines(self) -> list[str]:
+        """Complete lines of the open block, each ending in a newline (do not modify)."""
+        return self._lines
+
+    @property
+    def open_text(self) -> str:
+        """Source of the open block: its complete lines and the incomplete last line."""
+        if self._joined is None:
+            self._joined = "".join(self._lines)
+        return self._joined + self._partial
+
+    @property
+    def open_fence_info(self) -> str | None:
+        """Info string of the code fence that the open block consists of, or None if it is not one."""
+        if self._fence is None or not self._fence_is_block:
+            return None
+        match = _FENCE_OPEN.match(self._first_content_line())
+        return match["info"].strip() if match else ""
+
+    def feed(self, text: str) -> list[str]:
+        """Add text; return the blocks that this closed (oldest first)."""
+        closed: list[str] = []
+        if "\n" not in text:
+            self._partial += text
+            return closed
+        data = self._partial + text
+        start = 0
+        find = data.find
+        while (end := find("\n", start)) >= 0:
+            self._line(data[start : end + 1], closed)
+            start = end + 1
+        self._partial = data[start:]
+        return closed
+
+    def close(self) -> list[str]:
+        """End of text: return what is left as the last block(s)."""
+        closed: list[str] = []
+        if self._partial:
+            partial, self._partial = self._partial, ""
+            self._line(partial, closed)
+        if self._lines:
+            self._emit(closed)
+        return closed
+
+    def _first_content_line(self) -> str:
+        return next((line for line in self._lines if line.strip()), "")
+
+    def _emit(self, closed: list[str]) -> None:
+        closed.append("".join(self._lines))
+        self._lines = []
+        self._joined = None
+        self._fence = None
+        self._fence_is_block = False
+        self._has_content = False
+        self._in_list = False
+        self._indented_code = False
+        self._blank_after = False
+        self._heading_done = False
+
+    def _line(self, line: str, closed: list[str]) -> None:
+        self._joined = None
+        if self._fence is not None:
+            self._lines.append(line)
+            char, length = self._fence
+            body = line.strip()
+            if len(body) >= length and body.count(char) == len(body):
+                self._fence = None
+                if self._fence_is_block:
+                    self._emit(closed)
+            return
+        if not line.strip():
+            self._lines.append(line)
+            if self._has_content:
+                if not self._in_list and not self._indented_code:
+                    # Only a list item or indented code can continue past a blank line.
+                    self._emit(closed)
+                else:
+                    self._blank_after = True
+            return
+
+        indent = len(line) - len(line.lstrip(" \t"))
+        indented = indent > 0
+        fence = _FENCE_OPEN.match(line)
+        if fence is not None and (
+            (fence["fence"][0] == "`" and "`" in fence["info"]) or (indent >= 4 and not self._in_list)
+        ):
+            fence = None
+        heading = _HEADING.match(line) is not None
+
+        if self._has_content:
+            inside_list = self._in_list and (indented or _LIST_ITEM.match(line) is not None)
+            if self._heading_done:
+                boundary = True
+            elif self._blank_after:
+                boundary = not inside_list and indent < 4
+            else:
+                boundary = (fence is not None or heading) and not (self._in_list and indented)
+            if boundary:
+                self._emit(closed)
+
+        starts_block = not self._has_content
+        if starts_block:
+            self._indented_code = indent >= 4
+        self._lines.append(line)
+        self._has_content = True
+        self._blank_after = False
+        if heading and starts_block:
+            self._heading_done = True
+        if _LIST_ITEM.match(line) is not None:
+            self._in_list = True
+        if fence is not None:
+            self._fence = (fence["fence"][0], len(fence["fence"]))
+            self._fence_is_block = starts_block
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+class _Heading(Heading):
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # Rich centres (and, in older versions, boxes) h1; Textual keeps headings flush left.
+        text = self.text.copy()
+        text.justify = "left"
+        yield text
+
+
+class _CodeBlock(CodeBlock):
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        background = console.get_style("markdown.code_block").bgcolor
+        yield Syntax(
+            str(self.text).rstrip(),
+            _lexer(self.lexer_name),
+            theme=self.theme,
+            word_wrap=True,
+            padding=(1, 2),
+            background_color=background.name if background is not None else None,
+        )
+
+
+@lru_cache(maxsize=64)
+def _lexer(name: str) -> Lexer | str:
+    """Pygments lexer for a fence's language; looking one up by name costs ~4 ms, so keep them."""
+    try:
+        return get_lexer_by_name(name)
+    except ClassNotFound:
+        return "text"
+
+
+class _Markdown(RichMarkdown):
+    elements = {
+        **RichMarkdown.elements,
+        "heading_open": _Heading,
+        "fence": _CodeBlock,
+        "code_block": _CodeBlock,
+    }
+
+
+_THEMES: dict[tuple[str, bool], Theme] = {}
+
+
+def _rich_theme(app: App[object], dim: bool) -> Theme:
+    """Markdown styles drawn from the Textual theme, so chunks match the rest of the app."""
+    key = (app.theme, dim)
+    theme = _THEMES.get(key)
+    if theme is not None:
+        return theme
+    variables = app.theme_variables or app.get_css_variables()
+    background = Color.parse(variables.get("background", "#000000"))
+
+    def colour(name: str, fallback: str) -> str:
+        try:
+            return (background + Color.parse(variables.get(name, fallback))).hex
+        except Exception:  # a theme may hold values Color cannot parse; fall back, never crash drawing
+            return fallback
+
+    primary = colour("primary", "#0178D4")
+    accent = colour("text-accent", colour("accent", "#ffa62b"))
+    warning = colour("text-warning", colour("warning", "#ffa62b"))
+    muted = colour("text-muted", "#808080")
+    panel = colour("panel", "#303030")
+    code_bg = (background + Color.parse("black").with_alpha(0.1 if app.current_theme.dark else 0.0)).hex
+    if not app.current_theme.dark:
+        code_bg = (background + Color.parse("white").with_alpha(0.3)).hex
+    styles = {
+        "markdown.h1": f"bold underline {primary}",
+        "markdown.h2": f"bold {primary}",
+        "markdown.h3": f"bold {primary}",
+        "markdown.h4": "bold",
+        "markdown.h5": "bold italic",
+        "markdown.h6": f"italic {muted}",
+        "markdown.code": f"{warning}",
+        "markdown.code_block": f"on {code_bg}",
+        "markdown.block_quote": f"italic {muted}",
+        "markdown.link": f"underline {accent}",
+        "markdown.link_url": f"{accent}",
+        "markdown.item.bullet": f"bold {primary}",
+        "markdown.item.number": f"bold {primary}",
+        "markdown.hr": panel,
+        "markdown.table.border": panel,
+        "markdown.table.header": f"bold {primary}",
+    }
+    if dim:
+        styles = {name: f"{style} dim" for name, style in styles.items()}
+    theme = _THEMES[key] = Theme(styles, inherit=True)
+    return theme
+
+
+class _NoRelayout(Widget):
+    """Skips the second layout pass Textual schedules after every resize.
+
+    Textual sets the `virtual_size` reactive (declared with `layout=True`) of each widget that a layout
+    pass resized, so a growing answer costs two full layouts per frame. For widgets that do not scroll,
+    the pass that resized them already placed everything; `_size_updated(layout=False)` is Textual's own
+    way to record the size without asking for another pass. (Private hook: textual is pinned below 9.)
+    """
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        return super()._size_updated(size, virtual_size, container_size, layout=False)
+
+
+class _MarkdownChunk(_NoRelayout):
+    """Closed Markdown blocks (or the open prose block) drawn as one widget from cached lines.
+
+    Each block is rendered on its own (the splitter guarantees that parses the same as the whole) and
+    its lines are cached per width and theme, so adding a block renders only that block.
+    """
+
+    DEFAULT_CSS = """
+    _MarkdownChunk { height: auto; }
+    """
+
+    def __init__(self, owner: StreamingMarkdown) -> None:
+        super().__init__()
+        self._owner = owner
+        self.blocks: list[str] = []
+        self.chars = 0
+        self._rendered: list[tuple[tuple[object, ...], list[Strip]]] = []
+        self._lines_key: tuple[object, ...] | None = None
+        self._lines: list[Strip] = []
+
+    def add_blocks(self, blocks: list[str]) -> None:
+        self.blocks += blocks
+        self.chars += sum(map(len, blocks))
+        self._lines_key = None
+        self.refresh(layout=True)
+
+    def set_source(self, source: str) -> None:
+        """Make the chunk hold exactly one block (the live view of the open block)."""
+        if self.blocks != [source]:
+            self.blocks = [source]
+            self.chars = len(source)
+            self._lines_key = None
+            self.refresh(layout=True)
+
+    def _render_block(self, source: str, width: int, dim: bool) -> list[Strip]:
+        started = perf_counter()
+        app = self.app
+        markdown = _Markdown(
+            source,
+            code_theme="ansi_dark" if app.current_theme.dark else "ansi_light",
+            hyperlinks=False,
+        )
+        console = app.console
+        options = app.console_options.update(highlight=False, markup=False, width=width)
+        console.push_theme(_rich_theme(app, dim))
+        try:
+            lines = console.render_lines(markdown, options, style=self.rich_style, pad=False)
+        finally:
+            console.pop_theme()
+        while lines and not "".join(segment.text for segment in lines[-1]).strip():
+            lines.pop()
+        strips = [Strip(line) for line in lines]
+        self._owner._render_cost += perf_counter() - started
+        return strips
+
+    def _get_lines(self, width: int) -> list[Strip]:
+        app = self.app
+        dim = self._owner.has_class("dim")
+        style_key = (width, app.theme, dim, self.styles._cache_key)
+        key = (style_key, len(self.blocks))
+        if key == self._lines_key:
+            return self._lines
+        rendered = self._rendered
+        del rendered[len(self.blocks) :]
+        lines: list[Strip] = []
+        for index, source in enumerate(self.blocks):
+            if index < len(rendered) and rendered[index][0] == (style_key, source):
+                block_lines = rendered[index][1]
+            else:
+                block_lines = self._render_block(source, width, dim) if source.strip() else []
+                entry = ((style_key, source), block_lines)
+                if index < len(rendered):
+                    rendered[index] = entry
+                else:
+                    rendered.append(entry)
+            if block_lines:
+                if lines:
+                    # Rich separates top-level elements with one blank line; blocks do the same.
+                    lines.append(Strip.blank(width))
+                lines += block_lines
+        self._lines = lines
+        self._lines_key = key
+        return lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._get_lines(width))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        lines = self._get_lines(width)
+        if y < len(lines):
+            return lines[y].crop_extend(0, width, self.rich_style)
+        return Strip.blank(width, self.rich_style)
+
+
+class _FenceSegment(_NoRelayout, Static):
+    """Consecutive lines of a code fence that is still streaming: plain text, no highlighting.
+
+    Segments are direct children of `StreamingMarkdown` (no wrapping container) because every
+    nesting level adds its own pass over each screen row when the anchored view scrolls.
+    """
+
+    DEFAULT_CSS = """
+    _FenceSegment {
+        height: auto;
+        padding: 0 2;
+        background: black 10%;
+        &:light { background: white 30%; }
+        &.-first { padding-top: 1; }
+        &.-last { padding-bottom: 1; margin-bottom: 1; }
+    }
+    """
+
+
+class StreamingMarkdown(_NoRelayout):
+    """Markdown that grows by `append()`; closed blocks settle into a few rendered widgets.
+
+    Add the `dim` class for the de-emphasised thinking block.
+    """
+
+    DEFAULT_CSS = """
+    StreamingMarkdown {
+        height: auto;
+        layout: vertical;
+        & > _MarkdownChunk { margin: 0 0 1 0; }
+        & > _MarkdownChunk.-live { margin: 0; }
+        &.dim { color: $text-muted; }
+    }
+    """
+
+    def __init__(
+        self,
+        markdown: str = "",
+        *,
+        dim: bool = False,
+        name: str | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's own keyword
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.set_class(dim, "dim")
+        self._raw: list[str] = []
+        self._raw_len = 0
+        self._pending: list[str] = []
+        self._displayed_len = 0
+        self._frames_shown = 0
+        self._splitter = BlockSplitter()
+        self._chunks: list[_MarkdownChunk] = []
+        self._live = _MarkdownChunk(self)
+        self._live.add_class("-live")
+        self._segments: list[_FenceSegment] = []
+        self._fence_frozen_lines = 0
+        self._flush_scheduled = False
+        self._next_flush_at = 0.0
+        self._render_cost = 0.0
+        self._finished = False
+        if markdown:
+            self.append(markdown)
+
+    # -- public API ----------------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The full Markdown source appended so far (as received, before control characters are
+        made visible)."""
+        if len(self._raw) > 1:
+            self._raw[:] = ["".join(self._raw)]
+        return self._raw[0] if self._raw else ""
+
+    @property
+    def displayed_length(self) -> int:
+        """How many characters of `text` were on screen as of the last completed screen refresh."""
+        return self._displayed_len
+
+    @property
+    def frames_shown(self) -> int:
+        """How many flushes have reached the screen (each followed by a completed screen refresh)."""
+        return self._frames_shown
+
+    @property
+    def finished(self) -> bool:
+        """True once `finish()` was called."""
+        return self._finished
+
+    def append(self, text: str) -> None:
+        """Add a fragment at the end. Cheap: the widgets catch up at the next frame."""
+        if not text:
+            return
+        if self._finished:
+            raise RuntimeError("StreamingMarkdown.append() after finish()")
+        self._raw.append(text)
+        self._raw_len += len(text)
+        self._pending.append(text)
+        self._schedule_flush()
+
+    def finish(self) -> None:
+        """The stream ended: render everything, the last block included, as finished Markdown."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.is_mounted:
+            self._flush()
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield self._live
+
+    def on_mount(self) -> None:
+        if self._pending or self._finished:
+            self._flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled or not self.is_mounted:
+            return
+        delay = self._next_flush_at - monotonic()
+        if delay <= 0:
+            # Due already (the stream was idle for a frame or more): show it now, not a hop later.
+            self._flush()
+        else:
+            self._flush_scheduled = True
+            self.set_timer(delay, self._on_flush_timer, name="markdown-flush")
+
+    def _on_flush_timer(self) -> None:
+        self._flush_scheduled = False
+        delay = self._next_flush_at - monotonic()
+        if delay > 0.001 and not self._finished:
+            # The last frame turned out expensive after this timer was set: wait the extra time.
+            self._flush_scheduled = True
+            self.set_timer(delay, self._on_flush_timer, name="markdown-flush")
+        else:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        started = perf_counter()
+        text = make_visible("".join(self._pending))
+        self._pending.clear()
+        closed = self._splitter.feed(text) if text else []
+        if self._finished:
+            closed += self._splitter.close()
+        with self.app.batch_update():
+            if closed:
+                self._add_closed(closed)
+            self._update_open_block()
+        self.call_after_refresh(self._frame_done, self._raw_len)
+        # Space flushes out when this widget's own work (this flush plus the Markdown rendering the
+        # previous one caused) gets expensive, e.g. a huge open list re-rendered each frame; Textual's
+        # layout and repaint cost per frame is bounded by the screen size and paced by FRAME_INTERVAL.
+        work, self._render_cost = perf_counter() - started + self._render_cost, 0.0
+        interval = min(MAX_FRAME_INTERVAL, max(FRAME_INTERVAL, work / CPU_BUDGET))
+        self._next_flush_at = monotonic() + interval
+
+    def _frame_done(self, length: int) -> None:
+        """After the screen refresh that showed a flush: record progress."""
+        self._displayed_len = max(self._displayed_len, length)
+        self._frames_shown += 1
+
+    def _add_closed(self, blocks: list[str]) -> None:
+        current = self._chunks[-1] if self._chunks else None
+        fresh: list[_MarkdownChunk] = []
+        batch: list[str] = []
+        for block in blocks:
+            if current is None or current.chars + sum(map(len, batch)) + len(block) > CHUNK_CHARS:
+                if current is not None and batch:
+                    current.add_blocks(batch)
+                batch = []
+                current = _MarkdownChunk(self)
+                fresh.append(current)
+                self._chunks.append(current)
+            batch.append(block)
+        if current is not None and batch:
+            current.add_blocks(batch)
+        if fresh:
+            self.mount_all(fresh, before=self._segments[0] if self._segments else self._live)
+
+    def _update_open_block(self) -> None:
+        splitter = self._splitter
+        info = splitter.open_fence_info
+        if info is None:
+            if self._segments:
+                self._close_fence_view()
+            self._live.set_source(splitter.open_text)
+            return
+        self._live.set_source("")
+        body = splitter.open_lines[1:]
+        fresh: list[_FenceSegment] = []
+        while len(body) - self._fence_frozen_lines >= FENCE_SEGMENT_LINES or not self._segments:
+            if self._segments:
+                # The current segment is full: give it its final text and start the next one.
+                end = self._fence_frozen_lines + FENCE_SEGMENT_LINES
+                self._segments[-1].update(Content("".join(body[self._fence_frozen_lines : end])[:-1]))
+                self._segments[-1].remove_class("-last")
+                self._fence_frozen_lines = end
+            segment = _FenceSegment(Content(""), classes="-last" if self._segments else "-first -last")
+            self._segments.append(segment)
+            fresh.append(segment)
+        tail = "".join(body[self._fence_frozen_lines :]) + splitter.partial
+        self._segments[-1].update(Content(tail.removesuffix("\n")))
+        if fresh:
+            self.mount_all(fresh, before=self._live)
+
+    def _close_fence_view(self) -> None:
+        for segment in self._segments:
+            segment.remove()
+        self._segments.clear()
+        self._fence_frozen_lines = 0
