@@ -38,3 +38,14 @@ async def wait_until(
             raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         await pilot.pause(0.05)
         await asyncio.sleep(0)
+
+
+def _engine_failure(app: Any) -> str:
+    """The failure the status line shows, if the engine failed (so a wait stops at once)."""
+    try:
+        from vllm_tui.widgets.status_line import StatusLine
+
+        status = app.chat.query_one(StatusLine)
+    except Exception:  # noqa: BLE001 - not a vllm-tui app, or not mounted yet
+        return ""
+    return status.stage if status.state == "failed" and getattr(app, "_fail_fast", True) else ""

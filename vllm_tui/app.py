@@ -7,11 +7,12 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from textual.app import App
 from textual.binding import Binding, BindingType
 
 from vllm_tui.config import AppConfig, Profile
+from vllm_tui.engine.events import EngineReady
 from vllm_tui.engine_bridge import EngineBridge, EngineEventsReady
+from vllm_tui.profile_actions import ProfileActions
 from vllm_tui.screens.chat import ChatScreen
 from vllm_tui.screens.log_viewer import LogViewer
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from vllm_tui.store import ChatStore
 
 
-class VllmTuiApp(App[None]):
+class VllmTuiApp(ProfileActions):
     TITLE = "vllm-tui"
     # The chat screen is the default screen, whose own CSS_PATH Textual does not load: list it here.
     CSS_PATH = ["screens/chat.tcss"]
@@ -31,6 +32,13 @@ class VllmTuiApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("f5", "show_log", "Log", id="app.log"),
         Binding("ctrl+r", "restart_engine", "Restart engine", id="app.restart_engine"),
+        Binding("f2", "settings", "Settings", id="app.settings"),
+        Binding("f3", "pick_model", "Model", id="app.pick_model"),
+        # The prompt (a TextArea) takes f6/f7 for selections, so temperature sits on alt+arrows.
+        Binding("alt+down", "nudge_temperature(-0.1)", "Temp −", id="app.temperature_down", show=False),
+        Binding("alt+up", "nudge_temperature(0.1)", "Temp +", id="app.temperature_up", show=False),
+        Binding("f8", "scale_max_tokens(0.5)", "Max tokens ÷2", id="app.max_tokens_down", show=False),
+        Binding("f9", "scale_max_tokens(2)", "Max tokens ×2", id="app.max_tokens_up", show=False),
     ]
     """
     | Key | Action |
@@ -38,6 +46,10 @@ class VllmTuiApp(App[None]):
     | ctrl+q | Quit (the engine is shut down first; press twice to force). |
     | f5 | Open the log viewer. |
     | ctrl+r | Restart the engine. |
+    | f2 | Settings (engine, sampling, profiles). |
+    | f3 | Switch model or profile. |
+    | alt+down, alt+up | Temperature −0.1 / +0.1 (next message, no reload). |
+    | f8, f9 | Max tokens ÷2 / ×2. |
     """
 
     def __init__(
@@ -50,6 +62,8 @@ class VllmTuiApp(App[None]):
         config_messages: tuple[str, ...] = (),
         store_path: Path | None = None,
         gpu_sampler: GpuSampler | None = None,
+        config_path: Path | None = None,
+        config_writable: bool = True,
     ) -> None:
         super().__init__()
         self.config = config
@@ -64,6 +78,10 @@ class VllmTuiApp(App[None]):
         self.store: ChatStore | None = None
         self._store_path = store_path
         self.gpu_sampler = gpu_sampler
+        self.config_path = config_path
+        self.config_writable = config_writable
+        self.kv_cache_tokens: int | None = None
+        """What vLLM reported at the last load ("KV cache size: N tokens")."""
 
     def get_default_screen(self) -> ChatScreen:
         return self.chat
@@ -81,7 +99,8 @@ class VllmTuiApp(App[None]):
             if attach is not None:
                 attach(self.bridge.emit)
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        # SIGINT too: in raw mode ctrl+c is a key, so a SIGINT comes from `kill -INT`, meaning quit.
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             try:
                 loop.add_signal_handler(sig, self._on_signal, sig)
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
@@ -158,6 +177,8 @@ class VllmTuiApp(App[None]):
             self.set_timer(0.05, lambda: self.post_message(EngineEventsReady()))
             return
         for event in self.bridge.drain():
+            if isinstance(event, EngineReady):
+                self.kv_cache_tokens = event.kv_cache_tokens
             self.chat.apply_engine_event(event)
 
     async def shutdown_engine(self) -> None:
@@ -166,14 +187,36 @@ class VllmTuiApp(App[None]):
             await asyncio.to_thread(engine.shutdown)
 
     async def action_restart_engine(self) -> None:
+        message = self.chat.current
+        if message is not None and message.streaming:
+            # Keep what was streamed: the restart ends the request without its last events arriving.
+            message.fail("Interrupted", "the engine was restarted")
+            self.chat._close_turn()
         self.notify("Restarting the engine…", timeout=3)
-        await self.shutdown_engine()
         self.chat.engine_ready = False
+        await self.shutdown_engine()
         self.start_engine()
 
     # --- leaving ------------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
+        from vllm_tui.store import StoreError
+
+        message = self.chat.current
+        if message is not None and message.streaming and message.stored_id is not None and self.store:
+            # Save the partial answer now: the engine's last events may never be drawn (a second
+            # ctrl+q, SIGHUP), and the store must not depend on them. A later "abort" event, if one
+            # is applied before the app exits, only refines this (state "stopped", same text).
+            try:
+                self.store.finish_answer(
+                    message.stored_id,
+                    "interrupted",
+                    message.stats,
+                    content=message.answer_text,
+                    thinking=message.thinking_text,
+                )
+            except StoreError:
+                pass  # the periodic save has kept all but the last second; nothing else to do here
         if self._quitting:
             self.exit()  # second press: leave now; the exit hook still ends the engine processes
             return
@@ -183,10 +226,39 @@ class VllmTuiApp(App[None]):
         await self.shutdown_engine()
         self.exit()
 
+    async def action_interrupt(self) -> None:
+        """ctrl+c as terminal users expect it: copy a selection if there is one, else stop the
+        answer being written, else (idle, or pressed again within 2 s) quit."""
+        import time
+
+        focused = self.focused
+        selected = getattr(focused, "selected_text", "") if focused is not None else ""
+        if not selected:
+            try:
+                selected = self.screen.get_selected_text() or ""
+            except Exception:  # noqa: BLE001 - no selection support on this screen
+                selected = ""
+        if selected:
+            self.copy_to_clipboard(selected)
+            return
+        message = self.chat.current
+        now = time.monotonic()
+        recently = now - getattr(self, "_interrupted_at", 0.0) < 2.0
+        if message is not None and message.streaming and not recently and self.screen is self.chat:
+            self._interrupted_at = now
+            self.chat.action_stop()
+            self.notify("Stopped · ctrl+c again quits", timeout=2)
+            return
+        await self.action_quit()
+
     def _on_signal(self, sig: int) -> None:
         if sig == signal.SIGHUP:
-            # The terminal is gone (SSH link dropped): nothing more can be drawn, so leave quietly.
+            # The terminal is gone (SSH link dropped): nothing more can be drawn, so save and leave at
+            # once; cli.main ends the engine processes after the app has exited.
             self._quitting = True
+        elif self._quitting:
+            self.exit()  # a second SIGTERM/SIGINT: stop waiting for a graceful shutdown
+            return
         self.run_worker(self.action_quit(), exclusive=True, group="quit")
 
     def action_show_log(self) -> None:

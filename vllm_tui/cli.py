@@ -101,15 +101,34 @@ def main(argv: list[str] | None = None) -> int:
 
     resource_tracker.ensure_running()
 
+    # vLLM's engine processes outlive an app killed with SIGKILL: end those of earlier runs now,
+    # before this run's engine needs their memory.
+    from vllm_tui import orphans
+
+    reaped = orphans.describe(orphans.reap_orphans())
+    if reaped is not None:
+        messages.append(reaped)
+
     from vllm_tui.app import VllmTuiApp
 
-    app = VllmTuiApp(result.config, profile, log_path, config_messages=tuple(messages))
+    app = VllmTuiApp(
+        result.config,
+        profile,
+        log_path,
+        config_messages=tuple(messages),
+        config_path=args.config,
+        # A file that failed to load is never written over.
+        config_writable=result.error is None,
+    )
     try:
         app.run()
     finally:
         engine = app.engine
         if engine is not None:
             engine.shutdown()
+        pid_file = orphans.current()
+        if not pid_file.engine_pids:
+            pid_file.remove()  # kept otherwise: the next start ends what this one could not
     if app.return_code:
         isolation.say(f"vllm-tui exited with an error; the log is {log_path}")
     return app.return_code or 0

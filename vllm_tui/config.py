@@ -252,7 +252,7 @@ def config_from_dict(data: Any, warnings: list[str]) -> AppConfig:
             cfg.keymap = {str(k): str(v) for k, v in value.items()}
         else:
             warnings.append(f"unknown top-level key {key!r} (ignored)")
-    in_file = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
+    in_file: dict[Any, Any] = data["profiles"] if isinstance(data.get("profiles"), dict) else {}
     for name in cfg.deleted_profiles:
         if name in builtin_profiles() and name not in in_file:
             cfg.profiles.pop(name, None)

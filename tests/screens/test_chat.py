@@ -46,7 +46,7 @@ async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Pat
         await pilot.pause(0.1)
         assert [m.text for m in app.query(UserMessage)] == ["hi"]
         assert msg.thinking_text.strip() == "Okay, the user greets me so I answer briefly"
-        assert msg.answer_text.lstrip().startswith("Hello! This tiny scripted model")
+        assert msg.answer_text.startswith("Hello! This tiny scripted model")
         assert msg.finish_reason == "length"
         assert msg.stats is not None and msg.stats.completion_tokens == 60
         stats_line = str(msg.query_one(".stats").render())
@@ -78,7 +78,11 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
         answer = app.query_one(AssistantMessage).answer_text
     again = make_app(app_engine, log_path, store)
     async with again.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: bool(again.query(AssistantMessage)), what="restored chat")
+        await wait_until(
+            pilot,
+            lambda: bool(again.query(AssistantMessage)) and bool(again.query_one(AssistantMessage).answer_text),
+            what="restored chat",
+        )
         assert [m.text for m in again.query(UserMessage)] == ["remember me"]
         assert again.query_one(AssistantMessage).answer_text == answer
         assert [t.role for t in again.chat.history] == ["user", "assistant"]
@@ -135,6 +139,7 @@ async def test_bad_model_path_shows_error_and_app_lives(tmp_path: Path, log_path
     cfg = AppConfig()
     profile = Profile(engine=EngineSettings(model=str(tmp_path / "missing")))
     app = VllmTuiApp(cfg, profile, log_path, store_path=tmp_path / "chats.sqlite3")
+    app._fail_fast = False  # type: ignore[attr-defined]  # the failure is what this test waits for
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: bool(app.query(Notice)), what="error notice")
         notice = app.query_one(Notice)
@@ -145,3 +150,70 @@ async def test_bad_model_path_shows_error_and_app_lives(tmp_path: Path, log_path
         await pilot.pause(0.2)
         assert app.query_one(PromptInput).text == "hello?"
         assert app.is_running
+
+
+async def test_switch_profile_from_keyboard(
+    tiny_model: Path, tiny_model_b: Path, log_path: Path, tmp_path: Path
+) -> None:
+    """F3 → pick the second profile → the next answer comes from the new engine; the old one's
+    processes are gone."""
+    from vllm_tui.engine.local import LocalEngine, _alive
+    from vllm_tui.screens.model_picker import ModelPickerScreen
+
+    cfg = AppConfig()
+    first = Profile(
+        name="tiny-a", engine=EngineSettings(model=str(tiny_model), max_model_len=1024, enforce_eager=True)
+    )
+    second = Profile(
+        name="tiny-b", engine=EngineSettings(model=str(tiny_model_b), max_model_len=1024, enforce_eager=True)
+    )
+    cfg.profiles = {"tiny-a": first, "tiny-b": second}
+    cfg.default_profile = "tiny-a"
+    app = VllmTuiApp(cfg, copy.deepcopy(first), log_path, store_path=tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, timeout=240, what="first engine ready")
+        old = app.engine
+        assert isinstance(old, LocalEngine)
+        old_pids = old.pids
+        assert old_pids
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="model picker")
+        app.screen.query_one("Input").value = "tiny-b"
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: app.engine is not old and app.chat.engine_ready,
+            timeout=240,
+            what="second engine ready",
+        )
+        assert not [pid for pid in old_pids if _alive(pid)]
+        assert app.profile.name == "tiny-b"
+        await type_and_send(pilot, "who are you?")
+        await wait_until(
+            pilot,
+            lambda: bool(app.query(AssistantMessage)) and not app.query_one(AssistantMessage).streaming,
+            what="answer",
+        )
+        msg = app.query_one(AssistantMessage)
+        assert msg.answer_text.strip() == "Answer from checkpoint B."
+        assert msg.finish_reason == "stop"
+        assert app.store is not None and app.chat.chat_id is not None
+        assert app.store.messages(app.chat.chat_id)[1].profile == "tiny-b"
+        await app.shutdown_engine()
+
+
+async def test_quick_keys_change_sampling_without_reload(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        engine = app.engine
+        before = app.profile.sampling.temperature
+        await pilot.press("alt+up")
+        await pilot.press("f9")
+        assert app.profile.sampling.temperature == pytest.approx(before + 0.1)
+        assert app.profile.sampling.max_tokens == 120
+        assert "temp 0.7" in str(app.query_one(StatusLine).render())
+        assert app.engine is engine

@@ -154,10 +154,92 @@ def explain(error_text: str, cause: str | None = None) -> Explained:
     for text in (reason, error_text):
         for pattern, title, advice in _RULES:
             if pattern.search(text):
-                return Explained(title, _first_line(reason), advice)
+                detailed = _detail(title, text)
+                if detailed is not None:
+                    return Explained(title, *detailed)
+                return Explained(title, _first_line(_specific(reason)), advice)
     return Explained(
-        "The engine failed", _first_line(reason), "The full message is in the log (F5 opens the log viewer)."
+        "The engine failed",
+        _first_line(_specific(reason)),
+        "The full message is in the log (F5 opens the log viewer).",
     )
+
+
+_KV_NEED = re.compile(
+    r"max seq len \((?P<len>\d+)\).*?\((?P<need>[\d.]+ [KMGT]i?B) KV cache is needed.*?"
+    r"available KV cache memory \((?P<have>[\d.]+ [KMGT]i?B)\)",
+    re.I | re.S,
+)
+_KV_ESTIMATE = re.compile(r"estimated maximum model length is (?P<est>\d+)", re.I)
+_HEADS = re.compile(
+    r"(?:Total number of )?attention heads \((?P<heads>\d+)\) must be divisible by tensor parallel "
+    r"size \((?P<tp>\d+)\)",
+    re.I,
+)
+_WORLD = re.compile(
+    r"World size \((?P<world>\d+)\) is larger than the number of available GPUs \((?P<gpus>\d+)\)", re.I
+)
+_PYDANTIC_VALUE = re.compile(r"Value error, (?P<msg>.+?)(?:\s*\[type=|$)", re.M)
+
+
+def _specific(text: str) -> str:
+    """The line that says what is wrong: pydantic's "1 validation error for VllmConfig" header is
+    followed by the real message, e.g. "Value error, Total number of attention heads (4) must be
+    divisible by tensor parallel size (3)."."""
+    m = _PYDANTIC_VALUE.search(text)
+    return m.group("msg").strip() if m else text
+
+
+def kv_cache_estimate(text: str) -> int | None:
+    """vLLM's "the estimated maximum model length is N" (what fits in the KV cache), if it said."""
+    m = _KV_ESTIMATE.search(text)
+    return int(m.group("est")) if m else None
+
+
+def _detail(title: str, text: str) -> tuple[str, str] | None:
+    """A reason and advice with the figures vLLM gave, for the failures where figures say what to do."""
+    if title == "Not enough memory for the KV cache":
+        estimate = kv_cache_estimate(text)
+        need = _KV_NEED.search(text)
+        if need is None and estimate is None:
+            return None
+        reason = (
+            f"A {int(need.group('len')):,}-token context needs {need.group('need')} of KV cache; "
+            f"{need.group('have')} is available."
+            if need is not None
+            else _first_line(text)
+        )
+        fits = f" to {estimate:,} or less" if estimate else ""
+        if estimate is not None:
+            reason += f" vLLM estimates that at most {estimate:,} tokens fit."
+        advice = (
+            f"Lower max_model_len{fits} (Settings, or --max-model-len), or raise gpu_memory_utilization "
+            "(on the CPU build the KV cache size is VLLM_CPU_KVCACHE_SPACE, in GiB)."
+        )
+        return reason, advice
+    if title == "Tensor parallel size does not divide the model's attention heads":
+        m = _HEADS.search(text)
+        if m is None:
+            return None
+        heads, tp = int(m.group("heads")), int(m.group("tp"))
+        divisors = [d for d in range(1, heads + 1) if heads % d == 0 and d <= 16]
+        choices = ", ".join(map(str, divisors[:-1])) + f" or {divisors[-1]}" if len(divisors) > 1 else "1"
+        return (
+            f"The model has {heads} attention heads, which tensor parallel size {tp} does not divide.",
+            f"Set the tensor parallel size to {choices} (Settings, or --tensor-parallel-size).",
+        )
+    if title == "More GPUs requested than are visible":
+        m = _WORLD.search(text)
+        if m is None:
+            return None
+        world, gpus = int(m.group("world")), int(m.group("gpus"))
+        return (
+            f"Tensor × pipeline parallel size is {world}, but this node has {gpus} GPU"
+            f"{'s' if gpus != 1 else ''} visible.",
+            f"Lower --tensor-parallel-size to {max(gpus, 1)}{' or less' if gpus > 1 else ''}, check "
+            "CUDA_VISIBLE_DEVICES, or use the ray executor backend to span several nodes.",
+        )
+    return None
 
 
 def _first_line(text: str, limit: int = 400) -> str:

@@ -37,6 +37,8 @@ from vllm_tui.engine.log_capture import LogFollower
 from vllm_tui.engine.prompt import render_prompt_ids
 from vllm_tui.engine.reasoning import ReasoningSplitter, detect_reasoning_parser
 from vllm_tui.engine.request import ChatRequest
+from vllm_tui.orphans import PidFile
+from vllm_tui.orphans import current as current_pid_file
 
 Emit = Callable[[Any], None]
 
@@ -65,14 +67,14 @@ def engine_args_kwargs(settings: EngineSettings) -> dict[str, Any]:
 
 
 def preflight(settings: EngineSettings) -> tuple[str, str, str] | None:
-    """Problems with a local model directory, found before vLLM spends seconds importing: (title,
-    reason, advice). Hugging Face ids pass; vLLM resolves them."""
+    """Problems found before vLLM spends tens of seconds importing and spawning: (title, reason,
+    advice). Reads only small files: config.json, the tokenizer's presence, safetensors headers."""
     model = settings.model.strip()
     if not model:
         return ("No model chosen", "The model path is empty.", "Pick a model (F3) or pass --model.")
     looks_local = model.startswith(("/", "./", "../", "~")) or os.path.exists(os.path.expanduser(model))
     if not looks_local:
-        return None
+        return _preflight_hub(model, settings)
     path = Path(os.path.expanduser(model))
     advice = "Check the model path or Hugging Face id (Settings, the model picker, or --model)."
     if not path.exists():
@@ -87,6 +89,92 @@ def preflight(settings: EngineSettings) -> tuple[str, str, str] | None:
             f"{path} has no tokenizer.json, tokenizer_config.json or tokenizer.model.",
             "Copy the tokenizer files of the original model beside config.json.",
         )
+    return _preflight_heads(path / "config.json", settings) or _preflight_safetensors(path)
+
+
+def _preflight_hub(model: str, settings: EngineSettings) -> tuple[str, str, str] | None:
+    """With HF_HUB_OFFLINE set, a Hugging Face id not in the local cache fails at once, not after
+    vLLM's half-minute of imports."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in ("1", "true", "yes", "on"):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        cached = try_to_load_from_cache(model, "config.json", cache_dir=settings.download_dir or None)
+    except Exception:  # noqa: BLE001 - an id the hub library rejects: let vLLM say why
+        return None
+    if isinstance(cached, str):
+        return None
+    return (
+        "The model could not be downloaded",
+        f"{model} is not in the local Hugging Face cache, and HF_HUB_OFFLINE is set (no network).",
+        "Download it where there is network (`huggingface-cli download " + model + "`), unset "
+        "HF_HUB_OFFLINE, or give a local path.",
+    )
+
+
+def _preflight_heads(config_path: Path, settings: EngineSettings) -> tuple[str, str, str] | None:
+    import json
+
+    try:
+        cfg = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # vLLM gives the precise parse error
+    if not isinstance(cfg, dict):
+        return None
+    text_cfg = cfg.get("text_config")
+    heads = (text_cfg if isinstance(text_cfg, dict) else cfg).get("num_attention_heads")
+    tp = settings.tensor_parallel_size
+    if not isinstance(heads, int) or heads <= 0 or tp <= 1 or heads % tp == 0:
+        return None
+    # vLLM's own words, so the advice is the one its error would get.
+    ex = explain(
+        f"Total number of attention heads ({heads}) must be divisible by tensor parallel size ({tp})."
+    )
+    return (ex.title, ex.reason, ex.advice)
+
+
+def _preflight_safetensors(path: Path) -> tuple[str, str, str] | None:
+    """A truncated or garbled .safetensors file, from its header alone (8-byte length + JSON)."""
+    import json
+    import struct
+
+    advice = "The weight files are truncated or corrupt (an interrupted download?): download the model again."
+    title = "The model's weight files are damaged"
+    for f in sorted(path.glob("*.safetensors")):
+        try:
+            size = f.stat().st_size
+            with open(f, "rb") as fh:
+                raw = fh.read(8)
+                if len(raw) < 8:
+                    return (title, f"{f.name} is {size} bytes: too short to be a safetensors file.", advice)
+                (header_len,) = struct.unpack("<Q", raw)
+                if header_len > min(size - 8, 100 << 20):
+                    return (title, f"{f.name}: its header is cut off or garbled.", advice)
+                header = json.loads(fh.read(header_len))
+        except OSError as exc:
+            return (title, f"{f.name} cannot be read: {exc}", advice)
+        except (ValueError, UnicodeDecodeError):
+            return (title, f"{f.name}: its header is not valid JSON.", advice)
+        if not isinstance(header, dict):
+            return (title, f"{f.name}: its header is not a tensor table.", advice)
+        end = max(
+            (
+                int(t["data_offsets"][1])
+                for k, t in header.items()
+                if k != "__metadata__" and isinstance(t, dict) and len(t.get("data_offsets", ())) == 2
+            ),
+            default=0,
+        )
+        expected = 8 + header_len + end
+        if size < expected:
+            return (
+                title,
+                f"{f.name} is truncated: {size:,} bytes of the {expected:,} its header lists.",
+                advice,
+            )
     return None
 
 
@@ -103,8 +191,11 @@ class LocalEngine:
     # processes (quit during load) never touches another's.
     _claimed_pids: ClassVar[set[int]] = set()
 
-    def __init__(self, settings: EngineSettings, emit: Emit, log_path: Path) -> None:
+    def __init__(
+        self, settings: EngineSettings, emit: Emit, log_path: Path, pid_file: PidFile | None = None
+    ) -> None:
         self.settings = settings
+        self._pid_file = pid_file
         self._emit = emit
         self._log_path = log_path
         self._thread: threading.Thread | None = None
@@ -121,6 +212,7 @@ class LocalEngine:
         self._pids: set[int] = set()
         self._metrics: dict[str, Any] = {}
         self._ready_event: EngineReady | None = None
+        self._recorded: set[int] = set()
         self.ready = threading.Event()
 
     # --- the UI's side ------------------------------------------------------------------------
@@ -142,9 +234,11 @@ class LocalEngine:
             emit(self._ready_event)
 
     def start(self) -> None:
+        _ensure_resource_tracker(self._log_path)
         self._pids_before = _child_pids()
         self._thread = threading.Thread(target=self._thread_main, name="vllm-tui-engine", daemon=True)
         self._thread.start()
+        threading.Thread(target=self._record_load_pids, name="vllm-tui-engine-pids", daemon=True).start()
 
     def submit(self, request: ChatRequest) -> None:
         if not self.ready.is_set() or self._loop is None:
@@ -177,8 +271,10 @@ class LocalEngine:
             self._terminate(self._new_pids())
         if self._thread is not None:
             self._thread.join(timeout)
-        self._terminate(self._pids | self._new_pids())
+        ended = self._pids | self._new_pids()
+        self._terminate(ended)
         LocalEngine._claimed_pids.difference_update(self._pids)
+        self._pids_file().discard(ended | self._recorded)
 
     def list_models(self) -> list[str]:
         return [self.settings.model]
@@ -226,11 +322,15 @@ class LocalEngine:
             cause = root_cause(follower.lines_since_start())
             ex = explain(f"{type(exc).__name__}: {exc}", cause)
             self._emit(EngineFailed(ex.title, ex.reason, ex.advice))
-            self._terminate(self._new_pids())
+            self._end(self._new_pids())
             return
         self._llm = llm
         self._pids = self._new_pids()
         LocalEngine._claimed_pids.update(self._pids)
+        self._record(self._pids)
+        # Children seen during the load that have since exited (helper commands vLLM ran) go.
+        self._pids_file().discard(self._recorded - self._pids)
+        self._recorded &= self._pids
         try:
             tok = llm.get_tokenizer()  # sync in vLLM 0.33, a coroutine before
             self._tokenizer = await tok if inspect.isawaitable(tok) else tok
@@ -308,7 +408,7 @@ class LocalEngine:
                         died=True,
                     )
                 )
-                await asyncio.to_thread(self._terminate, self._pids)
+                await asyncio.to_thread(self._end, self._pids)
                 await self._stop_event.wait()
                 return
             m = self._metrics
@@ -328,7 +428,7 @@ class LocalEngine:
             llm.shutdown()  # synchronous; fine here, this loop serves only this engine
         except Exception:  # noqa: BLE001 - a dead engine may fail to shut down cleanly
             pass
-        await asyncio.to_thread(self._terminate, self._pids)
+        await asyncio.to_thread(self._end, self._pids)
 
     def _start_request(self, request: ChatRequest) -> None:
         task = asyncio.get_running_loop().create_task(self._generate(request))
@@ -436,8 +536,32 @@ class LocalEngine:
 
     # --- processes ---------------------------------------------------------------------------
 
+    def _pids_file(self) -> PidFile:
+        return self._pid_file if self._pid_file is not None else current_pid_file()
+
+    def _record(self, pids: set[int]) -> None:
+        """List engine processes in the app's pid file, so a later start can end them should this
+        app be killed without a chance to (see vllm_tui.orphans)."""
+        new = pids - self._recorded
+        if new:
+            self._recorded |= new
+            self._pids_file().add(new)
+
+    def _record_load_pids(self) -> None:
+        """While the model loads (AsyncLLM's constructor blocks the engine thread), note each engine
+        process as it appears: an app killed mid-load must not leave them unlisted."""
+        while not self.ready.is_set() and not self._shutdown_requested.is_set():
+            if self._thread is None or not self._thread.is_alive():
+                return
+            self._record(self._new_pids())
+            self._shutdown_requested.wait(0.25)
+
     def _new_pids(self) -> set[int]:
         return _child_pids() - self._pids_before - (LocalEngine._claimed_pids - self._pids)
+
+    def _end(self, pids: set[int]) -> None:
+        self._terminate(pids)
+        self._pids_file().discard(pids)
 
     @staticmethod
     def _terminate(pids: set[int], grace: float = 10.0) -> None:
@@ -461,6 +585,34 @@ class LocalEngine:
             except psutil.Error:
                 pass
         psutil.wait_procs(alive, timeout=5)
+
+
+def _ensure_resource_tracker(log_path: Path) -> None:
+    """Start multiprocessing's resource tracker with a real stderr.
+
+    vLLM's spawned processes need the tracker, which on first start hands `sys.stderr.fileno()` to
+    its own process. Inside a Textual app sys.stderr is Textual's capture object, whose descriptor
+    is not real, and the spawn fails with "bad value(s) in fds_to_keep". So the tracker is started
+    here, with the log file as its stderr.
+    """
+    import sys
+    from multiprocessing import resource_tracker
+
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = False
+    if usable:
+        resource_tracker.ensure_running()
+        return
+    saved = sys.stderr
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        sys.stderr = log
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = saved
 
 
 def _child_pids() -> set[int]:

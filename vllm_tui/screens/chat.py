@@ -34,6 +34,7 @@ from vllm_tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from vllm_tui.app import VllmTuiApp
+    from vllm_tui.config import Profile
     from vllm_tui.engine.events import EngineEvent, FinishReason
     from vllm_tui.store import ChatStore, StoredMessage
 
@@ -234,9 +235,22 @@ class ChatScreen(Screen[None]):
 
         self.app.push_screen(ChatListScreen(self.store, self.chat_id), chosen)
 
+    def show_engine(self, profile: Profile) -> None:
+        """A new engine is being built for `profile`: reset what describes the old one."""
+        status = self.query_one(StatusLine)
+        status.model = profile.engine.model if profile.kind != "remote" else profile.server_url
+        status.state = "starting"
+        status.stage = "starting"
+        status.fraction = None
+        self.query_one(EngineCard).set_model(profile.engine.model, profile.engine.tensor_parallel_size)
+        self.refresh_sampling()
+
     def refresh_sampling(self) -> None:
         s = self.tui.profile.sampling
-        self.query_one(StatusLine).sampling = f"temp {s.temperature:g} · max {s.max_tokens:,}"
+        thinking = "" if self.tui.config.ui.show_thinking else " · thinking hidden"
+        self.query_one(StatusLine).sampling = (
+            f"{self.tui.profile.name} · temp {s.temperature:g} · max {s.max_tokens:,}{thinking}"
+        )
 
     # --- sending and stopping ------------------------------------------------------------------
 
@@ -287,6 +301,7 @@ class ChatScreen(Screen[None]):
         ui.show_thinking = not ui.show_thinking
         for message in self.query(AssistantMessage):
             message.set_thinking_visible(ui.show_thinking)
+        self.refresh_sampling()
         self.notify(f"Thinking {'shown' if ui.show_thinking else 'hidden'}", timeout=1.5)
 
     def action_toggle_sidebar(self) -> None:

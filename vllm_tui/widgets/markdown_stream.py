@@ -8,12 +8,14 @@ layout with the ~2,100 widgets of a 30,000-token answer. So here:
 * `BlockSplitter` finds block boundaries incrementally (blank lines outside fences, fence open/close,
   headings), never splitting a list, an indented continuation or a fence.
 * Closed blocks are gathered into chunks of about `CHUNK_CHARS` characters; each chunk is ONE widget
-  (`_MarkdownChunk`) that renders its Markdown with Rich into cached lines, so widget count grows by one
-  per chunk and per-widget cost is bounded. Code fences are highlighted once, when they close.
+  (`_MarkdownChunk`) drawing its blocks, each rendered once with Rich's Markdown into cached lines, so
+  widget count grows by one per chunk and adding a block renders only that block. Code fences are
+  highlighted once, when they close. (Rich's renderer, styled from the Textual theme, because Textual's
+  `Markdown` spends at least one widget per block.)
 * The open block is re-rendered on each flush; an open code fence is shown as plain text in segments of
   `FENCE_SEGMENT_LINES` lines, so only the newest segment changes.
-* `append()` only accumulates; widget work happens in one flush per frame at most (and less often if a
-  flush gets expensive), so per-token cost stays flat.
+* `append()` only accumulates; widget work happens in one flush per `FRAME_INTERVAL` at most (less
+  often if re-rendering the open block gets expensive), so per-token cost stays flat.
 
 Model text is untrusted: it is never parsed as Rich/Textual markup (Rich's Markdown builds `Text`
 literally, fences use `Content`), links are not turned into terminal hyperlinks, and ESC, BEL, other
@@ -42,7 +44,9 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 if TYPE_CHECKING:
+    from rich.color import Color as RichColor
     from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.segment import Segment
     from textual.app import App
     from textual.geometry import Size
 
@@ -308,9 +312,9 @@ def _rich_theme(app: App[object], dim: bool) -> Theme:
     warning = colour("text-warning", colour("warning", "#ffa62b"))
     muted = colour("text-muted", "#808080")
     panel = colour("panel", "#303030")
-    code_bg = (background + Color.parse("black").with_alpha(0.1 if app.current_theme.dark else 0.0)).hex
-    if not app.current_theme.dark:
-        code_bg = (background + Color.parse("white").with_alpha(0.3)).hex
+    # The same tint Textual's MarkdownFence uses: black 10% on dark themes, white 30% on light ones.
+    tint = Color(0, 0, 0, 0.1) if app.current_theme.dark else Color(255, 255, 255, 0.3)
+    code_bg = (background + tint).hex
     styles = {
         "markdown.h1": f"bold underline {primary}",
         "markdown.h2": f"bold {primary}",
@@ -348,6 +352,14 @@ class _NoRelayout(Widget):
         self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
     ) -> bool:
         return super()._size_updated(size, virtual_size, container_size, layout=False)
+
+
+def _is_empty(line: list[Segment], background: RichColor | None) -> bool:
+    """A rendered line with no text and no background of its own (a code block's padding is not empty)."""
+    return all(
+        not segment.text.strip() and (segment.style is None or segment.style.bgcolor in (None, background))
+        for segment in line
+    )
 
 
 class _MarkdownChunk(_NoRelayout):
@@ -399,16 +411,25 @@ class _MarkdownChunk(_NoRelayout):
             lines = console.render_lines(markdown, options, style=self.rich_style, pad=False)
         finally:
             console.pop_theme()
-        while lines and not "".join(segment.text for segment in lines[-1]).strip():
-            lines.pop()
-        strips = [Strip(line) for line in lines]
-        self._owner._render_cost += perf_counter() - started
+        # Rich pads lists and tables with empty lines; blocks get exactly one blank line between them.
+        start, end = 0, len(lines)
+        background = self.rich_style.bgcolor
+        while start < end and _is_empty(lines[start], background):
+            start += 1
+        while end > start and _is_empty(lines[end - 1], background):
+            end -= 1
+        strips = [Strip(line) for line in lines[start:end]]
+        if self is self._owner._live:
+            # Only the open block is re-rendered frame after frame; closed blocks render once.
+            self._owner._render_cost += perf_counter() - started
         return strips
 
     def _get_lines(self, width: int) -> list[Strip]:
         app = self.app
         dim = self._owner.has_class("dim")
-        style_key = (width, app.theme, dim, self.styles._cache_key)
+        # Keyed on the resolved base style, not on the styles' cache key: that changes whenever a
+        # sibling is mounted (CSS is re-applied), which would re-render every block of the chunk.
+        style_key = (width, app.theme, dim, self.rich_style)
         key = (style_key, len(self.blocks))
         if key == self._lines_key:
             return self._lines
@@ -596,9 +617,10 @@ class StreamingMarkdown(_NoRelayout):
                 self._add_closed(closed)
             self._update_open_block()
         self.call_after_refresh(self._frame_done, self._raw_len)
-        # Space flushes out when this widget's own work (this flush plus the Markdown rendering the
-        # previous one caused) gets expensive, e.g. a huge open list re-rendered each frame; Textual's
-        # layout and repaint cost per frame is bounded by the screen size and paced by FRAME_INTERVAL.
+        # Space flushes out when the recurring work (this flush plus re-rendering the open block after
+        # the previous one) gets expensive, e.g. a huge open list or table re-rendered each frame.
+        # Textual's layout and repaint cost per frame is bounded by the screen size and paced by
+        # FRAME_INTERVAL; closed blocks render once and are not counted.
         work, self._render_cost = perf_counter() - started + self._render_cost, 0.0
         interval = min(MAX_FRAME_INTERVAL, max(FRAME_INTERVAL, work / CPU_BUDGET))
         self._next_flush_at = monotonic() + interval

@@ -98,6 +98,10 @@ class AssistantMessage(Vertical):
     def append_answer(self, text: str, tokens: int = 0) -> None:
         self._count(tokens)
         if self._answer_started_at is None:
+            # R1 puts blank lines between </think> and the answer; they are not part of it.
+            text = text.lstrip()
+            if not text:
+                return
             self._answer_started_at = time.monotonic()
             block = self.query_one(".thinking-block", Collapsible)
             if block.display:

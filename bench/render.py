@@ -1,0 +1,363 @@
+"""Render benchmark: how many tokens/s the answer view absorbs, and how late tokens reach the screen.
+
+    python -m bench.render [--tokens N] [--naive-code-tokens N] [--steady-seconds S] [--json PATH]
+
+Each run feeds synthetic R1-style fragments (bench/synthetic.py) into the real widget inside a headless
+`App.run_test()` (VerticalScroll anchored to the bottom, as in the chat screen). "Full speed" feeds one
+fragment per event-loop turn (`append(); await asyncio.sleep(0)`, the same pacing `MarkdownStream.write`
+imposes on the naive line), so widget work shares the loop with the feed exactly as in the app. The
+overall rate counts until the last fragment is on screen: for `StreamingMarkdown`, until
+`displayed_length` (updated after a screen refresh) covers the whole text; for the naive
+`Markdown.get_stream()` line, until its stream has stopped (last append done) and the app went idle
+after a refresh. The first/last tenth rates time the feeding of each tenth of the fragments: widget work runs
+on the same event loop, so a widget that gets slower as the answer grows slows the feed; the backlog
+column is the wait, after the last fragment was fed, until it was on screen (included in the overall
+rate, not in the tenths). Each scenario runs in its own interpreter.
+The headless driver skips only the final write of escape codes to the terminal; layout and rendering
+of every changed line still run.
+
+"Steady" feeds 1,000 tok/s for a few seconds and reports the lag from a fragment's append to the end
+of the screen refresh that shows it (p50/p99), and process CPU time over wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Markdown
+
+from bench.synthetic import code_tokens, prose_tokens
+from vllm_tui.widgets.markdown_stream import StreamingMarkdown
+
+SIZE = (100, 40)
+
+
+@dataclass
+class FullSpeed:
+    name: str
+    widget: str
+    tokens: int
+    chars: int
+    seconds: float
+    tok_per_s: float
+    first_tenth_tok_per_s: float
+    last_tenth_tok_per_s: float
+    last_over_first: float
+    backlog_ms: float
+    finish_ms: float | None = None
+
+
+@dataclass
+class Steady:
+    name: str
+    rate: int
+    tokens: int
+    seconds: float
+    lag_p50_ms: float
+    lag_p99_ms: float
+    lag_max_ms: float
+    cpu_percent: float
+
+
+class _BenchApp(App[None]):
+    def __init__(self, make: Callable[[], object]) -> None:
+        super().__init__()
+        self._make = make
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield self._make()  # type: ignore[misc]
+
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).anchor()
+
+
+def _tenth_rates(tokens: int, marks: list[float], start: float) -> tuple[float, float]:
+    tenth = tokens // 10
+    return tenth / (marks[0] - start), tenth / (marks[9] - marks[8])
+
+
+async def _full_speed_streaming(name: str, tokens: list[str], finish: bool) -> FullSpeed:
+    app = _BenchApp(StreamingMarkdown)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        widget = app.query_one(StreamingMarkdown)
+        tenth = len(tokens) // 10
+        total = sum(map(len, tokens))
+        marks: list[float] = []
+        start = time.perf_counter()
+        for i, token in enumerate(tokens, 1):
+            widget.append(token)
+            await asyncio.sleep(0)
+            if i % tenth == 0:
+                marks.append(time.perf_counter())
+        fed = marks[-1]
+        while widget.displayed_length < total:
+            await asyncio.sleep(0.0005)
+        end = time.perf_counter()
+        finish_ms = None
+        if finish:
+            before = time.perf_counter()
+            frames = widget.frames_shown
+            widget.finish()
+            while widget.frames_shown == frames:
+                await asyncio.sleep(0.0005)
+            finish_ms = (time.perf_counter() - before) * 1000
+    first, last = _tenth_rates(len(tokens), marks, start)
+    return FullSpeed(
+        name,
+        "StreamingMarkdown",
+        len(tokens),
+        total,
+        end - start,
+        len(tokens) / (end - start),
+        first,
+        last,
+        last / first,
+        (end - fed) * 1000,
+        finish_ms,
+    )
+
+
+async def _full_speed_naive(name: str, tokens: list[str]) -> FullSpeed:
+    app = _BenchApp(Markdown)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        widget = app.query_one(Markdown)
+        tenth = len(tokens) // 10
+        total = sum(map(len, tokens))
+        marks: list[float] = []
+        stream = Markdown.get_stream(widget)
+        start = time.perf_counter()
+        for i, token in enumerate(tokens, 1):
+            await stream.write(token)
+            if i % tenth == 0:
+                marks.append(time.perf_counter())
+        fed = marks[-1]
+        await stream.stop()
+        await pilot.pause()
+        end = time.perf_counter()
+    first, last = _tenth_rates(len(tokens), marks, start)
+    return FullSpeed(
+        name,
+        "Markdown.get_stream",
+        len(tokens),
+        total,
+        end - start,
+        len(tokens) / (end - start),
+        first,
+        last,
+        last / first,
+        (end - fed) * 1000,
+    )
+
+
+async def _steady(name: str, tokens: list[str], rate: int) -> Steady:
+    app = _BenchApp(StreamingMarkdown)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await asyncio.sleep(0.2)
+        widget = app.query_one(StreamingMarkdown)
+        ends: list[int] = []
+        arrived: list[float] = []
+        shown: list[float] = []
+        total = 0
+        next_shown = 0
+
+        def collect(now: float) -> None:
+            nonlocal next_shown
+            length = widget.displayed_length
+            while next_shown < len(ends) and ends[next_shown] <= length:
+                shown.append(now)
+                next_shown += 1
+
+        cpu0 = time.process_time()
+        start = time.perf_counter()
+        sent = 0
+        while sent < len(tokens):
+            now = time.perf_counter()
+            collect(now)
+            due = min(len(tokens), int((now - start) * rate) + 1)
+            while sent < due:
+                total += len(tokens[sent])
+                widget.append(tokens[sent])
+                ends.append(total)
+                arrived.append(now)
+                sent += 1
+            await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+        while next_shown < len(ends):
+            await asyncio.sleep(0.0005)
+            collect(time.perf_counter())
+        wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
+    lags = sorted((s - a) * 1000 for s, a in zip(shown, arrived, strict=True))
+    return Steady(
+        name,
+        rate,
+        len(tokens),
+        wall,
+        statistics.median(lags),
+        lags[int(len(lags) * 0.99) - 1],
+        lags[-1],
+        100 * cpu / wall,
+    )
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _print_table(full: list[FullSpeed], steady: list[Steady], naive_of: dict[str, str]) -> None:
+    by_name = {row.name: row for row in full}
+    header = (
+        f"{'scenario':<24} {'widget':<20} {'tokens':>7} {'tok/s':>8} {'first 10%':>10} {'last 10%':>9}"
+        f" {'last/first':>10} {'backlog ms':>10} {'vs naive':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in full:
+        ratio = ""
+        if row.name in naive_of:
+            ratio = f"{row.tok_per_s / by_name[naive_of[row.name]].tok_per_s:.1f}x"
+        lines.append(
+            f"{row.name:<24} {row.widget:<20} {row.tokens:>7} {row.tok_per_s:>8.0f}"
+            f" {row.first_tenth_tok_per_s:>10.0f} {row.last_tenth_tok_per_s:>9.0f}"
+            f" {row.last_over_first:>10.2f} {row.backlog_ms:>10.0f} {ratio:>9}"
+        )
+    lines.append("")
+    for row in full:
+        if row.finish_ms is not None:
+            lines.append(f"finish() after {row.name}: {row.finish_ms:.0f} ms until rendered")
+    lines.append("")
+    header = (
+        f"{'steady':<24} {'tok/s':>6} {'seconds':>8} {'lag p50 ms':>11} {'lag p99 ms':>11}"
+        f" {'lag max ms':>11} {'CPU %':>6}"
+    )
+    lines += [header, "-" * len(header)]
+    for s in steady:
+        lines.append(
+            f"{s.name:<24} {s.rate:>6} {s.seconds:>8.1f} {s.lag_p50_ms:>11.1f} {s.lag_p99_ms:>11.1f}"
+            f" {s.lag_max_ms:>11.1f} {s.cpu_percent:>6.1f}"
+        )
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+SCENARIOS = (
+    "prose",
+    "code-fence",
+    "code-fence-short",
+    "naive-prose",
+    "naive-code-fence-short",
+    "steady-prose",
+    "steady-code-fence",
+)
+
+
+async def _scenario(name: str, args: argparse.Namespace) -> FullSpeed | Steady:
+    n, short, count = args.tokens, args.naive_code_tokens, int(args.rate * args.steady_seconds)
+    if name == "prose":
+        return await _full_speed_streaming(name, prose_tokens(n), finish=True)
+    if name == "code-fence":
+        return await _full_speed_streaming(name, code_tokens(n), finish=True)
+    if name == "code-fence-short":
+        return await _full_speed_streaming(name, code_tokens(short), finish=False)
+    if name == "naive-prose":
+        return await _full_speed_naive(name, prose_tokens(n))
+    if name == "naive-code-fence-short":
+        return await _full_speed_naive(name, code_tokens(short))
+    if name == "steady-prose":
+        return await _steady(name, prose_tokens(count, seed=3), args.rate)
+    return await _steady(name, code_tokens(count, seed=4), args.rate)
+
+
+def _run_isolated(name: str, argv: list[str]) -> FullSpeed | Steady:
+    # Each scenario gets a fresh interpreter: run in one process, the later ones inherit the earlier
+    # apps' leftovers and their steady-lag tails grew several-fold (measured), which says nothing about
+    # the widget.
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.render", *argv, "--scenario", name],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    row = json.loads(out.strip().splitlines()[-1])
+    return Steady(**row) if name.startswith("steady") else FullSpeed(**row)
+
+
+def _main(args: argparse.Namespace, argv: list[str]) -> dict[str, object]:
+    names = [
+        name
+        for name in SCENARIOS
+        if not (args.skip_naive and name.startswith("naive"))
+        and not (args.steady_seconds <= 0 and name.startswith("steady"))
+    ]
+    rows = [_run_isolated(name, argv) for name in names]
+    full = [row for row in rows if isinstance(row, FullSpeed)]
+    steady = [row for row in rows if isinstance(row, Steady)]
+    naive_of = {}
+    if not args.skip_naive:
+        naive_of = {"prose": "naive-prose", "code-fence-short": "naive-code-fence-short"}
+    _print_table(full, steady, naive_of)
+    return {
+        "machine": {
+            "python": platform.python_version(),
+            "textual": _version("textual"),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "size": list(SIZE),
+        },
+        "full_speed": [asdict(row) for row in full],
+        "steady": [asdict(row) for row in steady],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m bench.render", description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=30_000, help="tokens per full-speed answer")
+    parser.add_argument(
+        "--naive-code-tokens",
+        type=int,
+        default=2_000,
+        help="tokens for the naive code-fence line (it slows to a crawl on longer fences)",
+    )
+    parser.add_argument("--steady-seconds", type=float, default=10.0, help="length of each steady run")
+    parser.add_argument("--rate", type=int, default=1_000, help="tokens/s in the steady runs")
+    parser.add_argument("--skip-naive", action="store_true", help="skip the Markdown.get_stream() lines")
+    parser.add_argument("--json", type=Path, help="also write the results here as JSON")
+    parser.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scenario is not None:
+        row = asyncio.run(_scenario(args.scenario, args))
+        sys.stdout.write(json.dumps(asdict(row)) + "\n")
+        return
+    child_argv = [
+        f"--tokens={args.tokens}",
+        f"--naive-code-tokens={args.naive_code_tokens}",
+        f"--steady-seconds={args.steady_seconds}",
+        f"--rate={args.rate}",
+    ]
+    results = _main(args, child_argv)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The app as a process: killed with SIGKILL mid-answer, and quit every way a user quits, during load
+and during an answer. Real `python tui.py` under a pseudo-terminal, real engine (CPU build, tiny
+model); afterwards the process table, the pid files and the chat store are checked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.reliability_pty import CTRL_Q, ENTER, ESCAPE, PtyApp, wait
+from vllm_tui.orphans import PidFile, ProcessRecord, identify, is_running, reap_orphans
+from vllm_tui.store import ChatStore
+
+pytestmark = pytest.mark.engine
+
+SCRIPTED_ANSWER = "Hello! This tiny scripted model runs on vLLM with random weights."
+
+
+def model_args(tiny_model: Path) -> list[str]:
+    return ["--model", str(tiny_model), "--max-model-len", "2048", "--enforce-eager", "--max-tokens", "1800"]
+
+
+@pytest.fixture
+def apps() -> Iterator[list[PtyApp]]:
+    started: list[PtyApp] = []
+    yield started
+    for app in started:
+        app.close()
+        for rec in app.engine_records():  # never leave a test's engine behind, whatever failed
+            record = ProcessRecord(rec["pid"], rec["create_time"])
+            if is_running(record):
+                os.kill(record.pid, signal.SIGKILL)
+
+
+def answers(store_path: Path) -> list[tuple[str, str, str]]:
+    """(role, state, content) of every message, read without touching streaming answers."""
+    with ChatStore.open(store_path, recover=False) as store:
+        return [(m.role, m.state, m.content) for c in store.list_chats() for m in store.messages(c.id)]
+
+
+def streamed(store_path: Path, n_assistant: int) -> bool:
+    """True once the n-th answer has text saved in the store (the UI saves about once a second)."""
+    if not store_path.exists():
+        return False
+    rows = [a for a in answers(store_path) if a[0] == "assistant"]
+    return len(rows) >= n_assistant and SCRIPTED_ANSWER[:20] in rows[n_assistant - 1][2]
+
+
+def start_ready(apps: list[PtyApp], home: Path, tiny_model: Path) -> PtyApp:
+    app = PtyApp(home, *model_args(tiny_model))
+    apps.append(app)
+    app.wait_for_text("ready in", timeout=300)
+    return app
+
+
+def ask(app: PtyApp, text: str, n_assistant: int) -> None:
+    app.type(text)
+    app.send(ENTER)
+    wait(lambda: streamed(app.store_path, n_assistant), 90, f"answer {n_assistant} streaming into the store")
+
+
+def assert_engine_gone(records: list[dict[str, object]]) -> None:
+    assert records, "the app never listed its engine processes"
+    alive = [r for r in records if is_running(ProcessRecord(int(r["pid"]), float(r["create_time"])))]  # type: ignore[arg-type]
+    assert not alive, f"engine processes left running: {alive}"
+
+
+# --- SIGKILL of the app --------------------------------------------------------------------------
+
+
+def test_app_killed_mid_answer_loses_nothing_and_its_engine_is_ended_next_start(
+    apps: list[PtyApp], tiny_model: Path, tmp_path: Path
+) -> None:
+    app = start_ready(apps, tmp_path, tiny_model)
+    ask(app, "first question", 1)
+    app.send(ESCAPE)  # a completed (stopped) answer before the crash
+    wait(lambda: answers(app.store_path)[1][1] == "stopped", 30, "the first answer stopped")
+    ask(app, "second question", 2)
+    records = app.engine_records()
+    assert len(records) >= 1
+    os.kill(app.pid, signal.SIGKILL)
+    app.proc.wait(30)
+    time.sleep(1.0)
+    # vLLM's processes have no parent-death watchdog: they are still there, holding memory.
+    orphans = [r for r in records if is_running(ProcessRecord(r["pid"], r["create_time"]))]
+    assert orphans, records
+
+    # The next start (here with a model that fails at once, to keep the test short) ends them.
+    again = PtyApp(tmp_path, "--model", str(tmp_path / "no-such-model"))
+    apps.append(again)
+    again.wait_for_text("Model not found", timeout=120)
+    assert_engine_gone(orphans)
+    assert not app.pid_file.exists()
+    again.wait_for_text(f"Ended {len(orphans)} engine process", timeout=10)
+    again.send(CTRL_Q)
+    assert again.wait_exit(60) == 0
+
+    rows = answers(app.store_path)
+    assert [(r, s) for r, s, _ in rows] == [
+        ("user", "complete"),
+        ("assistant", "stopped"),
+        ("user", "complete"),
+        ("assistant", "interrupted"),
+    ]
+    assert rows[0][2] == "first question" and rows[2][2] == "second question"
+    for _, _, content in (rows[1], rows[3]):
+        assert content.strip().startswith(SCRIPTED_ANSWER[:20])
+    with ChatStore.open(app.store_path) as store:
+        assert store.integrity_check() == "ok"
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+
+
+def test_reaper_ends_only_orphans_of_dead_apps(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    live_app, live_engine, orphan, bystander, dead_app = (_sleeper() for _ in range(5))
+    try:
+        dead_app.kill()
+        dead_app.wait(10)
+        # A live app's engine: never touched.
+        live = PidFile(run)
+        live.app = identify(live_app.pid)  # type: ignore[assignment]
+        live.path = run / f"app-{live_app.pid}.json"
+        live.add([live_engine.pid])
+        # A dead app: its engine is ended; a pid it lists that now belongs to another process
+        # (same pid, later creation time) is not.
+        dead = PidFile(run)
+        dead.app = ProcessRecord(dead_app.pid, identify(live_app.pid).create_time)  # type: ignore[union-attr]
+        dead.path = run / f"app-{dead_app.pid}.json"
+        dead.add([orphan.pid, bystander.pid])
+        stale = identify(bystander.pid)
+        assert stale is not None
+        dead._engine[bystander.pid] = ProcessRecord(bystander.pid, stale.create_time - 100)
+        dead._write()
+
+        reaped = reap_orphans(run, grace=2)
+        assert [(r.app_pid, r.ended) for r in reaped] == [(dead_app.pid, (orphan.pid,))]
+        assert orphan.wait(10) is not None  # ended (by SIGTERM, or SIGKILL after the grace time)
+        assert live_engine.poll() is None and bystander.poll() is None
+        assert live.path.exists() and not dead.path.exists()
+        assert reap_orphans(run) == []
+    finally:
+        for p in (live_app, live_engine, orphan, bystander):
+            p.kill()
+            p.wait(10)
+
+
+# --- quitting ------------------------------------------------------------------------------------
+
+QUITS = {
+    "ctrl+q": lambda app: app.send(CTRL_Q),
+    "SIGTERM": lambda app: os.kill(app.pid, signal.SIGTERM),
+    "SIGHUP": lambda app: app.hang_up(),
+}
+
+
+@pytest.mark.parametrize("how", ["ctrl+q", "SIGTERM", "SIGHUP"])
+def test_quit_during_load(how: str, apps: list[PtyApp], tiny_model: Path, tmp_path: Path) -> None:
+    app = PtyApp(tmp_path, *model_args(tiny_model))
+    apps.append(app)
+    app.wait_for_text("Ask something", timeout=60)  # the first frame
+    # Wait until the engine processes exist (the load has really begun), then quit.
+    records = wait(app.engine_records, 120, "engine processes listed in the pid file")
+    QUITS[how](app)
+    code = app.wait_exit(90)
+    assert code == 0 or (how == "SIGHUP" and code in (0, -signal.SIGHUP, 1)), code
+    assert_engine_gone(app.engine_records() or records)
+    assert not app.pid_file.exists()
+    if how != "SIGHUP":
+        assert b"\x1b[?1049l" in app.raw  # the terminal left the alternate screen: restored
+
+
+@pytest.mark.parametrize("how", ["ctrl+q", "SIGTERM", "SIGHUP"])
+def test_quit_during_answer(how: str, apps: list[PtyApp], tiny_model: Path, tmp_path: Path) -> None:
+    app = start_ready(apps, tmp_path, tiny_model)
+    ask(app, "tell me a long story", 1)
+    records = app.engine_records()
+    QUITS[how](app)
+    code = app.wait_exit(90)
+    assert code == 0 or (how == "SIGHUP" and code in (0, -signal.SIGHUP, 1)), code
+    assert_engine_gone(records)
+    assert not app.pid_file.exists()
+    if how != "SIGHUP":
+        assert b"\x1b[?1049l" in app.raw and b"\x1b[?25h" in app.raw  # alternate screen left, cursor back
+    rows = answers(app.store_path)
+    assert [r[:2] for r in rows][0] == ("user", "complete")
+    role, state, content = rows[1]
+    assert role == "assistant" and state in ("interrupted", "stopped"), rows[1]
+    assert content.strip().startswith(SCRIPTED_ANSWER[:20])
+    with ChatStore.open(app.store_path) as store:
+        assert store.integrity_check() == "ok"

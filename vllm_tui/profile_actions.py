@@ -1,0 +1,157 @@
+"""The App's settings, profile and model actions (a mixin, to keep app.py to the app's spine).
+
+Sampling changes apply to the next message; engine changes shut the old engine down, wait for its
+GPU memory to come back and build the new one, with progress on the status line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.app import App
+
+if TYPE_CHECKING:
+    from vllm_tui.config import AppConfig, Profile
+    from vllm_tui.gpu import GpuSampler
+    from vllm_tui.screens.chat import ChatScreen
+
+
+class ProfileActions(App[None]):
+    """Needs from the App: the attributes below, `shutdown_engine()` and `start_engine()`."""
+
+    config: AppConfig
+    profile: Profile
+    chat: ChatScreen
+    gpu_sampler: GpuSampler | None
+    kv_cache_tokens: int | None
+    config_path: Path | None
+    config_writable: bool
+
+    async def shutdown_engine(self) -> None:
+        raise NotImplementedError
+
+    def start_engine(self) -> None:
+        raise NotImplementedError
+    def _gpu_totals(self) -> list[int] | None:
+        snap = self.gpu_sampler.latest if self.gpu_sampler is not None else None
+        if snap is None or not snap.gpus:
+            return None
+        totals = [g.memory_total for g in snap.gpus if isinstance(g.memory_total, int)]
+        return totals or None
+
+    def action_settings(self) -> None:
+        from vllm_tui.screens.settings import SettingsResult, SettingsScreen
+
+        if self.profile.name not in self.config.profiles:
+            self.config.profiles[self.profile.name] = copy.deepcopy(self.profile)
+
+        def done(result: SettingsResult | None) -> None:
+            if result is None:
+                return
+            if result.deleted:
+                self.config.profiles.pop(result.deleted, None)
+                if result.deleted not in self.config.deleted_profiles:
+                    self.config.deleted_profiles.append(result.deleted)
+                if self.config.default_profile == result.deleted:
+                    self.config.default_profile = next(iter(self.config.profiles))
+                self._save_config(f"Profile {result.deleted} deleted")
+                return
+            if result.saved_as:
+                self.config.profiles[result.saved_as] = copy.deepcopy(result.profile)
+                self._save_config(f"Saved as profile {result.saved_as}")
+            self.run_worker(self.apply_profile(result.profile, reload=result.engine_changed), group="profile")
+
+        screen = SettingsScreen(
+            self.config, self.profile.name, self._gpu_totals(), vllm_kv_tokens=self.kv_cache_tokens
+        )
+        self.push_screen(screen, done)
+
+    def action_pick_model(self) -> None:
+        from vllm_tui.recent import load_recent
+        from vllm_tui.screens.model_picker import ModelPickerScreen, PickedModel
+
+        def done(picked: PickedModel | None) -> None:
+            if picked is None:
+                return
+            if picked.profile_name:
+                profile = copy.deepcopy(self.config.profiles[picked.profile_name])
+            elif picked.model:
+                profile = copy.deepcopy(self.profile)
+                profile.engine.model = picked.model
+            else:
+                return
+            self.run_worker(self.apply_profile(profile, reload=True), group="profile")
+
+        self.push_screen(ModelPickerScreen(self.config.profiles, load_recent()), done)
+
+    async def apply_profile(self, profile: Profile, *, reload: bool) -> None:
+        self.profile = profile
+        self.chat.refresh_sampling()
+        if not reload:
+            self.notify("Applied: the next message uses the new settings.", timeout=3)
+            return
+        from vllm_tui.recent import remember
+
+        if profile.kind != "remote":
+            remember(profile.engine.model)
+        self.notify(f"Loading {profile.engine.model}…", timeout=4)
+        self.chat.engine_ready = False
+        await self.shutdown_engine()
+        await self._wait_for_gpu_memory()
+        self.chat.show_engine(profile)
+        if self.gpu_sampler is not None:
+            from vllm_tui.gpu import EngineDevices
+
+            devices = (
+                EngineDevices.nothing()
+                if profile.kind == "remote"
+                else EngineDevices.from_env(limit=profile.engine.tensor_parallel_size)
+            )
+            self.gpu_sampler.set_engine_devices(devices)
+        self.start_engine()
+
+    async def _wait_for_gpu_memory(self, timeout: float = 20.0) -> None:
+        """After a shutdown, give the driver a moment to hand the old engine's memory back, so the
+        new engine's memory profiling does not count it as taken."""
+        if self.gpu_sampler is None or self._gpu_totals() is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            snap = self.gpu_sampler.latest
+            if snap is None or not any(g.engine_active for g in snap.gpus):
+                return
+            await asyncio.sleep(0.5)
+
+    def action_nudge_temperature(self, delta: float) -> None:
+        s = self.profile.sampling
+        s.temperature = round(min(2.0, max(0.0, s.temperature + delta)), 2)
+        self.chat.refresh_sampling()
+        self.notify(f"Temperature {s.temperature:g} (next message)", timeout=1.5)
+
+    def action_scale_max_tokens(self, factor: float) -> None:
+        s = self.profile.sampling
+        s.max_tokens = int(min(131072, max(16, s.max_tokens * factor)))
+        self.chat.refresh_sampling()
+        self.notify(f"Max tokens {s.max_tokens:,} (next message)", timeout=1.5)
+
+    def _save_config(self, done: str) -> None:
+        from vllm_tui.config import save_config
+
+        if not self.config_writable:
+            self.notify(
+                "Not saved: your config.yaml could not be read at start, and it is never overwritten. "
+                "Fix it and restart.",
+                severity="error",
+                timeout=8,
+            )
+            return
+        try:
+            path = save_config(self.config, self.config_path)
+        except OSError as exc:
+            self.notify(f"Could not save the config: {exc}", severity="error")
+            return
+        self.notify(f"{done} ({path})", timeout=4)

@@ -1,0 +1,38 @@
+"""Recently used local model paths, for the model picker (a small JSON file in the state dir)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from vllm_tui.config import state_dir
+
+_LIMIT = 20
+
+
+def _path() -> Path:
+    return state_dir() / "recent-models.json"
+
+
+def load_recent() -> list[str]:
+    try:
+        data = json.loads(_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(x) for x in data if isinstance(x, str)][:_LIMIT] if isinstance(data, list) else []
+
+
+def remember(model: str) -> None:
+    """Put a local path first in the list; Hugging Face ids are listed from the cache instead."""
+    if not os.path.isdir(os.path.expanduser(model)):
+        return
+    items = [model] + [m for m in load_recent() if m != model]
+    path = _path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(items[:_LIMIT]), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a missing recent list costs nothing
