@@ -80,7 +80,9 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
     async with again.run_test(size=(100, 30)) as pilot:
         await wait_until(
             pilot,
-            lambda: bool(again.query(AssistantMessage)) and bool(again.query_one(AssistantMessage).answer_text),
+            lambda: (
+                bool(again.query(AssistantMessage)) and bool(again.query_one(AssistantMessage).answer_text)
+            ),
             what="restored chat",
         )
         assert [m.text for m in again.query(UserMessage)] == ["remember me"]
