@@ -159,9 +159,29 @@ class VllmTuiApp(ProfileActions):
         return LocalEngine(self.profile.engine, self.bridge.emit, self.log_path)
 
     def start_engine(self) -> None:
-        self.engine = self.make_engine()
+        """Check the profile first (off the UI loop: it reads config.json and asks NVML), then build
+        and start the engine; a profile that cannot work is refused before any engine starts."""
         self._owns_engine = True
-        self.engine.start()
+        self.run_worker(self._gate_and_start, thread=True, exclusive=True, group="engine-start")
+
+    def _gate_and_start(self) -> None:
+        from vllm_tui.engine.events import EngineFailed
+        from vllm_tui.gpu.count import visible_gpu_count
+        from vllm_tui.validation import validate_profile
+
+        problems = [p for p in validate_profile(self.profile, visible_gpu_count()) if p.severity == "error"]
+        engine_problems = [p for p in problems if not p.field.startswith("sampling.")]
+        if engine_problems:
+            reason = "; ".join(f"{p.field.split('.')[-1]}: {p.message}" for p in engine_problems)
+            advice = "Fix them in Settings (F2), then ctrl+r."
+            self.bridge.emit(EngineFailed("Settings refused before loading", reason, advice))
+            return
+        engine = self.make_engine()
+        self.call_from_thread(self._start_built, engine)
+
+    def _start_built(self, engine: Engine) -> None:
+        self.engine = engine
+        engine.start()
 
     def engine_submit(self, request: ChatRequest) -> None:
         if self.engine is not None:

@@ -68,6 +68,8 @@ class SamplingSettings:
     seed: int | None = None
     system_prompt: str = ""
     """DeepSeek R1 is meant to be used without a system prompt."""
+    ignore_eos: bool = False
+    """Keep generating past end-of-sequence (benchmarks: a fixed token count on any weights)."""
 
 
 @dataclass

@@ -34,7 +34,7 @@ from vllm_tui.engine.events import (
 )
 from vllm_tui.engine.load_stages import StageTracker
 from vllm_tui.engine.log_capture import LogFollower
-from vllm_tui.engine.prompt import render_prompt_ids
+from vllm_tui.engine.prompt import continues_answer, render_prompt_ids
 from vllm_tui.engine.reasoning import ReasoningSplitter, detect_reasoning_parser
 from vllm_tui.engine.request import ChatRequest
 from vllm_tui.orphans import PidFile
@@ -474,9 +474,12 @@ class LocalEngine:
             presence_penalty=s.presence_penalty,
             frequency_penalty=s.frequency_penalty,
             seed=s.seed,
+            ignore_eos=s.ignore_eos,
             output_kind=RequestOutputKind.DELTA,
         )
-        splitters = [ReasoningSplitter(self._tokenizer, self._parser_name) for _ in range(request.n)]
+        # A continued answer (past </think>) is all answer: no thinking split for it.
+        parser = None if continues_answer(request) else self._parser_name
+        splitters = [ReasoningSplitter(self._tokenizer, parser) for _ in range(request.n)]
         tokens = [0] * request.n
         thinking_tokens = [0] * request.n
         first_at: list[float | None] = [None] * request.n
@@ -527,6 +530,14 @@ class LocalEngine:
                     self._emit(AnswerFinished(rid, "abort", stats(i), i))
             return
         except Exception as exc:  # noqa: BLE001
+            if getattr(self._llm, "errored", False) or any(not _alive(pid) for pid in self._pids):
+                # The request failed because its engine process is gone; `_watch` says so to the app.
+                self._emit(
+                    AnswerFailed(
+                        rid, "The engine died", "the answer so far is kept", "Press ctrl+r to restart."
+                    )
+                )
+                return
             ex = explain(f"{type(exc).__name__}: {exc}")
             self._emit(AnswerFailed(rid, ex.title, ex.reason, ex.advice))
             return

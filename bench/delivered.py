@@ -1,0 +1,181 @@
+"""Delivered vs raw: does the app keep up with the engine?
+
+One engine is loaded once. The same request (fixed token count, `ignore_eos`) is streamed by a bare
+loop on vLLM's `AsyncLLM` (raw), then typed into the real app running headless with every widget
+(delivered: first token on screen → last token on screen), then raw again. The figure is
+delivered / mean(raw), measured in one run.
+
+    python -m bench.delivered --model PATH [--tp 2] [--tokens 512] [--json out.json] [--svg shot.svg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from vllm_tui.config import AppConfig, EngineSettings, Profile, SamplingSettings
+
+PROMPT = "Write a long story about a lighthouse keeper."
+
+
+async def raw_stream(llm: Any, prompt_ids: list[int], tokens: int) -> dict[str, float]:
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    params = SamplingParams(
+        temperature=0.6, top_p=0.95, max_tokens=tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA
+    )
+    start = time.perf_counter()
+    first = last = 0.0
+    count = 0
+    async for out in llm.generate({"prompt_token_ids": prompt_ids}, params, request_id=f"raw-{time.time_ns()}"):
+        now = time.perf_counter()
+        n = len(out.outputs[0].token_ids)
+        if n and not count:
+            first = now
+        count += n
+        last = now
+    return {"tokens": count, "ttft_s": first - start, "tok_s": (count - 1) / (last - first)}
+
+
+def run_raw(engine: Any, tokens: int) -> dict[str, float]:
+    from vllm_tui.engine.prompt import render_prompt_ids
+    from vllm_tui.engine.request import ChatRequest, ChatTurn
+
+    req = ChatRequest((ChatTurn("user", PROMPT),), SamplingSettings())
+    ids = render_prompt_ids(engine._tokenizer, req, thinks=True)
+    fut = asyncio.run_coroutine_threadsafe(raw_stream(engine._llm, ids, tokens), engine._loop)
+    return fut.result(timeout=600)
+
+
+async def run_app(engine: Any, tokens: int, store: Path, log_path: Path, svg: Path | None) -> dict[str, float]:
+    from vllm_tui.app import VllmTuiApp
+    from vllm_tui.widgets.message import AssistantMessage
+    from vllm_tui.widgets.prompt_input import PromptInput
+
+    cfg = AppConfig()
+    profile = Profile(name="bench", engine=engine.settings)
+    profile.sampling = SamplingSettings(max_tokens=tokens, ignore_eos=True)
+    app = VllmTuiApp(cfg, profile, log_path, engine=engine, store_path=store)
+    async with app.run_test(size=(130, 40)) as pilot:
+        while not app.chat.engine_ready:
+            await pilot.pause(0.05)
+        await pilot.pause(1.5)  # a GPU sample or two for the sidebar
+        prompt = app.query_one(PromptInput)
+        prompt.insert(PROMPT)
+        await pilot.press("enter")
+        while not app.query(AssistantMessage):
+            await asyncio.sleep(0.002)
+        msg = app.query_one(AssistantMessage)
+        views = list(msg.query("StreamingMarkdown"))
+
+        def shown() -> int:
+            return sum(v.displayed_length for v in views)  # type: ignore[attr-defined]
+
+        shot_taken = svg is None
+        while msg.streaming or shown() < sum(len(v.text) for v in views):  # type: ignore[attr-defined]
+            if not shot_taken and msg._tokens >= tokens // 2:
+                app.save_screenshot(filename=svg.name, path=str(svg.parent))
+                shot_taken = True
+            await asyncio.sleep(0.002)
+        # From the UI receiving the first token to the last token on screen: the lag of the final
+        # frame counts against the app.
+        last = time.monotonic()
+        first = msg._first_token_at or last
+        stats = msg.stats
+        assert stats is not None
+        result = {
+            "tokens": stats.completion_tokens,
+            "ttft_s": stats.time_to_first_token or 0.0,
+            "engine_tok_s": stats.tokens_per_second or 0.0,
+            "tok_s": (stats.completion_tokens - 1) / (last - first),
+        }
+        await pilot.pause(0.1)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--tp", type=int, default=1)
+    ap.add_argument("--tokens", type=int, default=512)
+    ap.add_argument("--max-model-len", type=int, default=4096)
+    ap.add_argument("--enforce-eager", action="store_true")
+    ap.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--svg", type=Path, help="save a screenshot of the app mid-answer")
+    args = ap.parse_args()
+
+    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+    from tests.support import Recorder
+    from vllm_tui.engine.events import EngineFailed, EngineReady
+    from vllm_tui.engine.local import LocalEngine
+    from vllm_tui.engine.log_capture import route_vllm_logging
+
+    work = Path(tempfile.mkdtemp(prefix="vllm-tui-bench-"))
+    log_path = work / "engine.log"
+    route_vllm_logging(log_path)
+    settings = EngineSettings(
+        model=args.model,
+        tensor_parallel_size=args.tp,
+        max_model_len=args.max_model_len,
+        enforce_eager=args.enforce_eager,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+    )
+    rec = Recorder()
+    started = time.perf_counter()
+    engine = LocalEngine(settings, rec, log_path)
+    engine.start()
+    ready = rec.until((EngineReady, EngineFailed), timeout=900)[-1]
+    if isinstance(ready, EngineFailed):
+        print(f"engine failed: {ready}", file=sys.stderr)
+        print(log_path.read_text()[-4000:], file=sys.stderr)
+        return 1
+    load_s = time.perf_counter() - started
+    try:
+        run_raw(engine, 32)  # warm-up
+        raw1 = run_raw(engine, args.tokens)
+        app = asyncio.run(run_app(engine, args.tokens, work / "chats.sqlite3", log_path, args.svg))
+        raw2 = run_raw(engine, args.tokens)
+    finally:
+        t0 = time.perf_counter()
+        pids = engine.pids
+        engine.shutdown()
+        shutdown_s = time.perf_counter() - t0
+    import psutil
+
+    left = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    raw_mean = statistics.mean([raw1["tok_s"], raw2["tok_s"]])
+    result = {
+        "model": args.model,
+        "tensor_parallel_size": args.tp,
+        "tokens": args.tokens,
+        "enforce_eager": args.enforce_eager,
+        "load_s": round(load_s, 1),
+        "kv_cache_tokens": ready.kv_cache_tokens,
+        "raw_tok_s": [round(raw1["tok_s"], 1), round(raw2["tok_s"], 1)],
+        "raw_ttft_ms": round(raw1["ttft_s"] * 1000, 1),
+        "app_tok_s": round(app["tok_s"], 1),
+        "app_engine_tok_s": round(app["engine_tok_s"], 1),
+        "app_ttft_ms": round(app["ttft_s"] * 1000, 1),
+        "delivered_over_raw": round(app["tok_s"] / raw_mean, 3),
+        "shutdown_s": round(shutdown_s, 1),
+        "engine_processes": len(pids),
+        "engine_processes_left": len(left),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
