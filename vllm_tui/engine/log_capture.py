@@ -44,8 +44,6 @@ def route_vllm_logging(log_path: Path) -> None:
     cfg_path.write_text(json.dumps(config))
     os.environ["VLLM_CONFIGURE_LOGGING"] = "1"
     os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(cfg_path)
-    # Colour codes in a log file are noise, and tqdm bars are read line by line from it.
-    os.environ.setdefault("NO_COLOR", "1")
 
 
 class LogFollower:
