@@ -36,7 +36,8 @@ async def raw_stream(llm: Any, prompt_ids: list[int], tokens: int) -> dict[str, 
     start = time.perf_counter()
     first = last = 0.0
     count = 0
-    async for out in llm.generate({"prompt_token_ids": prompt_ids}, params, request_id=f"raw-{time.time_ns()}"):
+    rid = f"raw-{time.time_ns()}"
+    async for out in llm.generate({"prompt_token_ids": prompt_ids}, params, request_id=rid):
         now = time.perf_counter()
         n = len(out.outputs[0].token_ids)
         if n and not count:
@@ -56,7 +57,9 @@ def run_raw(engine: Any, tokens: int) -> dict[str, float]:
     return fut.result(timeout=600)
 
 
-async def run_app(engine: Any, tokens: int, store: Path, log_path: Path, svg: Path | None) -> dict[str, float]:
+async def run_app(
+    engine: Any, tokens: int, store: Path, log_path: Path, svg: Path | None
+) -> dict[str, float]:
     from vllm_tui.app import VllmTuiApp
     from vllm_tui.widgets.message import AssistantMessage
     from vllm_tui.widgets.prompt_input import PromptInput

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
 
+from vllm_tui.commands import ActionsProvider
 from vllm_tui.config import AppConfig, Profile
 from vllm_tui.engine.events import EngineReady
 from vllm_tui.engine_bridge import EngineBridge, EngineEventsReady
+from vllm_tui.looks_and_keys import LooksAndKeys
 from vllm_tui.profile_actions import ProfileActions
 from vllm_tui.screens.chat import ChatScreen
 from vllm_tui.screens.log_viewer import LogViewer
@@ -23,13 +25,16 @@ if TYPE_CHECKING:
     from vllm_tui.store import ChatStore
 
 
-class VllmTuiApp(ProfileActions):
+class VllmTuiApp(LooksAndKeys, ProfileActions):
     TITLE = "vllm-tui"
     # The chat screen is the default screen, whose own CSS_PATH Textual does not load: list it here.
     CSS_PATH = ["screens/chat.tcss"]
+    COMMANDS = ProfileActions.COMMANDS | {ActionsProvider}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        # "?" only reaches here when the prompt is not focused: the prompt consumes printable keys.
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
         Binding("f5", "show_log", "Log", id="app.log"),
         Binding("ctrl+r", "restart_engine", "Restart engine", id="app.restart_engine"),
         Binding("f2", "settings", "Settings", id="app.settings"),
@@ -44,6 +49,7 @@ class VllmTuiApp(ProfileActions):
     | Key | Action |
     | :- | :- |
     | ctrl+q | Quit (the engine is shut down first; press twice to force). |
+    | f1, ? | Help: every key (? only outside the prompt). ctrl+p: every action by name. |
     | f5 | Open the log viewer. |
     | ctrl+r | Restart the engine. |
     | f2 | Settings (engine, sampling, profiles). |
@@ -87,6 +93,7 @@ class VllmTuiApp(ProfileActions):
         return self.chat
 
     def on_mount(self) -> None:
+        self.setup_looks_and_keys()
         for text in self._config_messages:
             self.notify(text, severity="warning", timeout=10)
         self._open_store()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +110,30 @@ def test_incomplete_model_dir(tmp_path: Path, log_path: Path, files: tuple[str, 
     assert isinstance(failed, EngineFailed) and failed.title == title
 
 
-def test_corrupt_weights_root_cause_from_child_log(tiny_model: Path, tmp_path: Path, log_path: Path) -> None:
-    bad = tmp_path / "corrupt"
-    bad.mkdir()
-    for f in tiny_model.iterdir():
-        if f.suffix == ".json":
-            (bad / f.name).write_bytes(f.read_bytes())
+def test_truncated_weights_are_caught_before_loading(
+    tiny_model: Path, tmp_path: Path, log_path: Path
+) -> None:
+    bad = _copy_configs(tiny_model, tmp_path / "truncated")
     (bad / "model.safetensors").write_bytes((tiny_model / "model.safetensors").read_bytes()[:2_000_000])
+    rec = Recorder()
+    eng = LocalEngine(EngineSettings(model=str(bad), max_model_len=512, enforce_eager=True), rec, log_path)
+    eng.start()
+    failed = rec.until((EngineFailed, EngineReady), timeout=240)[-1]
+    eng.shutdown()
+    assert isinstance(failed, EngineFailed)
+    assert failed.title == "The model's weight files are damaged", failed
+
+
+def test_child_process_failure_root_cause_from_its_log(
+    tiny_model: Path, tmp_path: Path, log_path: Path
+) -> None:
+    """Weights that do not fit the config fail inside vLLM's worker process; the parent only hears
+    "Engine core initialization failed", so the real cause must come from the child's log."""
+    bad = _copy_configs(tiny_model, tmp_path / "mismatch")
+    (bad / "model.safetensors").symlink_to(tiny_model / "model.safetensors")
+    config = json.loads((bad / "config.json").read_text())
+    config["intermediate_size"] = 768
+    (bad / "config.json").write_text(json.dumps(config))
     rec = Recorder()
     eng = LocalEngine(EngineSettings(model=str(bad), max_model_len=512, enforce_eager=True), rec, log_path)
     eng.start()
@@ -123,7 +141,15 @@ def test_corrupt_weights_root_cause_from_child_log(tiny_model: Path, tmp_path: P
     eng.shutdown()
     assert any(isinstance(e, LoadProgress) for e in events)
     failed = events[-1]
-    assert isinstance(failed, EngineFailed)
-    assert failed.title == "The model's weight files are damaged", failed
-    assert "SafetensorError" in failed.reason
+    assert isinstance(failed, EngineFailed), failed
+    assert "Engine core initialization failed" not in failed.reason
+    assert any(word in failed.reason for word in ("size", "shape", "mismatch")), failed
     assert not [pid for pid in eng._new_pids() if _alive(pid)]
+
+
+def _copy_configs(src: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for f in src.iterdir():
+        if f.suffix == ".json":
+            (dest / f.name).write_bytes(f.read_bytes())
+    return dest

@@ -23,6 +23,18 @@ def conversation(request: ChatRequest) -> list[dict[str, str]]:
     return messages
 
 
+def continues_answer(request: ChatRequest) -> bool:
+    """A continue request whose partial message is past the thinking: everything generated is answer.
+    (A partial still inside its thinking is sent as "<think>\n…" and continues as thinking.)"""
+    last = request.messages[-1] if request.messages else None
+    return (
+        request.continue_final
+        and last is not None
+        and last.role == "assistant"
+        and not last.content.lstrip().startswith(THINK_OPEN)
+    )
+
+
 def render_prompt_text(tokenizer: Any, request: ChatRequest, *, thinks: bool) -> str:
     messages = conversation(request)
     if request.continue_final and messages and messages[-1]["role"] == "assistant":

@@ -25,11 +25,13 @@ from vllm_tui.engine.events import (
     TextDelta,
 )
 from vllm_tui.engine.request import ChatRequest, ChatTurn
+from vllm_tui.screens.chat_actions import MessageActions
 from vllm_tui.store import StoreError
 from vllm_tui.widgets.engine_card import EngineCard
 from vllm_tui.widgets.gpu_panel import GpuPanel
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
+from vllm_tui.widgets.samples import SamplesView
 from vllm_tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ if TYPE_CHECKING:
 
 # How an answer's end is kept in the store: "stopped" covers both esc and max tokens (either can
 # be continued), "failed" keeps the error beside the partial text.
+SHOWN_MESSAGES = 200
+"""How many of a chat's latest messages are put on screen when it is opened."""
+
 _STORED_STATE = {"stop": "complete", "length": "stopped", "abort": "stopped", "error": "failed"}
 _FINISH_FROM_STATE: dict[str, FinishReason] = {
     "complete": "stop",
@@ -50,26 +55,45 @@ _FINISH_FROM_STATE: dict[str, FinishReason] = {
 }
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(MessageActions, Screen[None]):
     # Styles: chat.tcss, loaded by the App (a default screen's CSS_PATH is not read).
 
+    # Keys chosen to survive tmux and SSH: no ctrl+i/ctrl+m (they are tab/enter), no ctrl+tab, and
+    # ctrl+b (tmux's prefix) only as a second key for the sidebar. alt+letter arrives as ESC+letter,
+    # which tmux passes on within its escape-time.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="chat.stop", priority=True),
         Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
         Binding("ctrl+t", "toggle_thinking", "Thinking", id="chat.toggle_thinking"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="chat.toggle_sidebar"),
+        Binding("alt+b,ctrl+b", "toggle_sidebar", "Sidebar", id="chat.toggle_sidebar"),
         Binding("f4", "chat_list", "Chats", id="chat.list"),
+        Binding("ctrl+up", "select_message(-1)", "Previous message", id="chat.select_previous", show=False),
+        Binding("ctrl+down", "select_message(1)", "Next message", id="chat.select_next", show=False),
+        Binding("alt+y", "copy_message", "Copy answer", id="chat.copy", show=False),
+        Binding("alt+c", "copy_code", "Copy code block", id="chat.copy_code", show=False),
+        Binding("alt+r", "regenerate", "Regenerate", id="chat.regenerate", show=False),
+        Binding("alt+e", "edit_prompt", "Edit last prompt", id="chat.edit", show=False),
+        Binding("alt+g", "continue_answer", "Continue answer", id="chat.continue", show=False),
+        Binding("alt+s", "samples(3)", "Ask for 3 samples", id="chat.samples", show=False),
+        Binding("alt+k", "keep_sample", "Keep sample", id="chat.keep_sample", show=False),
     ]
     """
     | Key | Action |
     | :- | :- |
     | enter | Send the prompt. |
     | ctrl+j, alt+enter | Newline in the prompt. |
-    | escape | Stop the answer. |
+    | escape | Stop the answer (idle: cancel an edit, or back to the prompt). |
     | ctrl+n | New chat. |
     | ctrl+t | Show or hide thinking. |
-    | ctrl+b | Show or hide the sidebar. |
+    | alt+b, ctrl+b | Show or hide the sidebar (in tmux ctrl+b is the prefix: press it twice). |
     | f4 | Chats: switch, rename, delete, search, export. |
+    | ctrl+up, ctrl+down | Select a message (then see `MESSAGE_BINDINGS`). |
+    | alt+y / alt+c | Copy the selected message or last answer / its last code block. |
+    | alt+r | Regenerate the last answer. |
+    | alt+e | Edit the last prompt and resend it. |
+    | alt+g | Continue the last answer (cut off by max tokens or stopped). |
+    | alt+s | Send the prompt asking for 3 answers at once (vLLM `n`). |
+    | alt+k | Keep the sample shown. |
     """
 
     def __init__(self) -> None:
@@ -84,6 +108,12 @@ class ChatScreen(Screen[None]):
         """Set once mounted, so the GPU sampler thread can post to the panel without a DOM query."""
         self.mounted = False
         """True once composed and mounted: engine events are applied only after that."""
+        self.turn: list[AssistantMessage] = []
+        """Every answer of the request being streamed (n of them for parallel samples)."""
+        self.editing: UserMessage | None = None
+        """The prompt being edited (alt+e): the next send replaces it and its answer."""
+        self.continue_base: AnswerStats | None = None
+        """While continuing an answer: its figures so far, to which the continuation's are added."""
 
     @property
     def tui(self) -> VllmTuiApp:
@@ -130,6 +160,8 @@ class ChatScreen(Screen[None]):
         self.history.clear()
         self.current = None
         self.current_request = None
+        self.turn = []
+        self.cancel_edit()
         self.chat_id = chat_id
         if self.store is None or chat_id is None:
             return
@@ -138,22 +170,47 @@ class ChatScreen(Screen[None]):
         except StoreError as exc:
             self.notify(f"{exc}", severity="error")
             return
-        widgets: list[UserMessage | AssistantMessage] = []
+        widgets: list[UserMessage | AssistantMessage | SamplesView | Notice] = []
         answers: list[tuple[AssistantMessage, StoredMessage]] = []
-        user: str | None = None
+        group: list[AssistantMessage] = []
+        if len(stored) > SHOWN_MESSAGES:
+            # Mounting thousands of messages would hold the UI for seconds: show the recent ones,
+            # starting at a prompt. The rest stay in the store (F4 exports the whole chat).
+            start = len(stored) - SHOWN_MESSAGES
+            while start < len(stored) and stored[start].role != "user":
+                start += 1
+            hidden, stored = start, stored[start:]
+            widgets.append(
+                Notice(
+                    f"{hidden:,} earlier messages are not shown",
+                    "They are kept in the store (F4 exports the whole chat) and are not sent to the model.",
+                    kind="info",
+                )
+            )
+
+        def close_group() -> None:
+            # Several answers in a row after one prompt are parallel samples none of which was kept.
+            if len(group) > 1:
+                widgets.append(SamplesView(list(group)))
+            elif group:
+                widgets.append(group[0])
+            group.clear()
+
         for m in stored:
             if m.role == "user":
-                widgets.append(UserMessage(m.content))
-                user = m.content
+                close_group()
+                widgets.append(UserMessage(m.content, stored_id=m.id))
                 continue
             widget = AssistantMessage(
-                m.model or "assistant", f"stored-{m.id}", self.tui.config.ui.show_thinking, stored_id=m.id
+                m.model or "assistant",
+                f"stored-{m.id}",
+                self.tui.config.ui.show_thinking,
+                stored_id=m.id,
+                sample=m.sample,
             )
-            widgets.append(widget)
+            group.append(widget)
             answers.append((widget, m))
-            if user is not None and m.sample == 0 and (m.state != "failed" or m.content):
-                self.history.extend([ChatTurn("user", user), ChatTurn("assistant", m.content)])
-                user = None
+        close_group()
         await log.mount_all(widgets)
         for widget, m in answers:
             stats = AnswerStats(
@@ -171,35 +228,56 @@ class ChatScreen(Screen[None]):
                     f"{m.completion_tokens or 0:,} tokens · {m.tokens_per_second:,.1f} tok/s"
                     + (" · stopped" if m.state == "stopped" else "")
                 )
+        self.history = self.history_from_log()
         log.scroll_end(animate=False)
         log.anchor()
 
     def _save_streaming(self) -> None:
-        message = self.current
-        if self.store is None or message is None or not message.streaming or message.stored_id is None:
+        if self.store is None:
             return
-        try:
-            self.store.update_answer(message.stored_id, message.answer_text, message.thinking_text)
-        except StoreError as exc:
-            self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)
+        for message in self.turn:
+            if not message.streaming or message.stored_id is None:
+                continue
+            try:
+                if self.continue_base is not None:
+                    # A continued answer's row is already final ("stopped"), which update_answer
+                    # leaves alone; kept "stopped" with the text so far, it can be continued again.
+                    self.store.finish_answer(
+                        message.stored_id,
+                        "stopped",
+                        self.continue_base,
+                        content=message.answer_text,
+                        thinking=message.thinking_text,
+                    )
+                else:
+                    self.store.update_answer(message.stored_id, message.answer_text, message.thinking_text)
+            except StoreError as exc:
+                self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)
+                return
 
-    def _store_begin(self, text: str) -> int | None:
+    def _store_begin(self, text: str | None, n: int = 1) -> tuple[int | None, list[int | None]]:
+        """Save the prompt (unless `text` is None: it is saved already) and begin n answers."""
         store = self.store
         if store is None:
-            return None
+            return None, [None] * n
         try:
             if self.chat_id is None:
                 self.chat_id = store.create_chat().id
-            store.add_user_message(self.chat_id, text)
-            return store.begin_answer(
-                self.chat_id,
-                self.tui.profile.engine.model,
-                self.tui.profile.name,
-                dataclasses.asdict(self.tui.profile.sampling),
-            )
+            user_id = store.add_user_message(self.chat_id, text) if text is not None else None
+            answers: list[int | None] = [
+                store.begin_answer(
+                    self.chat_id,
+                    self.tui.profile.engine.model,
+                    self.tui.profile.name,
+                    dataclasses.asdict(self.tui.profile.sampling),
+                    sample=i,
+                )
+                for i in range(n)
+            ]
+            return user_id, answers
         except StoreError as exc:
             self.notify(f"This chat is not being saved: {exc}", severity="error", timeout=8)
-            return None
+            return None, [None] * n
 
     def _store_finish(self, message: AssistantMessage) -> None:
         if self.store is None or message.stored_id is None:
@@ -267,23 +345,44 @@ class ChatScreen(Screen[None]):
             self.notify("The model is still loading; your prompt is kept.", severity="warning", timeout=3)
             return
         event.prompt.clear()
+        if self.editing is not None:
+            self.run_worker(self.resend_edited(text), group="edit")
+            return
         self.ask(text)
 
-    def ask(self, text: str) -> None:
+    def ask(self, text: str, n: int = 1, user: UserMessage | None = None) -> None:
+        """Send `text` with the history shown; n > 1 asks for parallel samples. With `user` (an
+        existing prompt, for regenerate), the answer goes after it and no new prompt is saved."""
         log = self.query_one("#log", VerticalScroll)
+        history = self.history_from_log(upto=user)
         request = ChatRequest(
-            messages=(*self.history, ChatTurn("user", text)),
+            messages=(*history, ChatTurn("user", text)),
             sampling=self.tui.profile.sampling,
+            n=n,
         )
-        message = AssistantMessage(
-            self.tui.profile.engine.model,
-            request.request_id,
-            show_thinking=self.tui.config.ui.show_thinking,
-            stored_id=self._store_begin(text),
-        )
-        log.mount(UserMessage(text))
-        log.mount(message)
+        user_id, answer_ids = self._store_begin(None if user is not None else text, n)
+        show = self.tui.config.ui.show_thinking
+        model = self.tui.profile.engine.model
+        self.turn = [
+            AssistantMessage(model, request.request_id, show, stored_id=answer_ids[i], sample=i)
+            for i in range(n)
+        ]
+        if user is None:
+            log.mount(UserMessage(text, stored_id=user_id))
+        answer = SamplesView(list(self.turn)) if n > 1 else self.turn[0]
+        if user is not None:
+            log.mount(answer, after=user)
+        else:
+            log.mount(answer)
         log.anchor()
+        self._start_turn(self.turn[0], request)
+
+    def submit_continue(self, message: AssistantMessage, request: ChatRequest) -> None:
+        self.turn = [message]
+        self.query_one("#log", VerticalScroll).anchor()
+        self._start_turn(message, request)
+
+    def _start_turn(self, message: AssistantMessage, request: ChatRequest) -> None:
         self.current = message
         self.current_request = request
         self.query_one(StatusLine).state = "generating"
@@ -292,6 +391,9 @@ class ChatScreen(Screen[None]):
     def action_stop(self) -> None:
         if self.current is not None and self.current.streaming and self.current_request is not None:
             self.tui.engine_stop(self.current_request.request_id)
+        elif not self.cancel_edit() and not isinstance(self.focused, PromptInput):
+            # Idle: esc leaves a selected message (or the sidebar) for the prompt.
+            self.action_focus_prompt()
 
     def action_new_chat(self) -> None:
         self.run_worker(self.load_chat(None), group="load-chat")
@@ -344,31 +446,57 @@ class ChatScreen(Screen[None]):
             pass
 
     def _apply_answer_event(self, event: ReasoningDelta | TextDelta | AnswerFinished | AnswerFailed) -> None:
-        message = self.current
-        if message is None or self.current_request is None or event.request_id != message.request_id:
+        request = self.current_request
+        if request is None or event.request_id != request.request_id:
             return  # a late event of an answer that is no longer shown
+        if isinstance(event, AnswerFailed):
+            for m in self.turn:
+                if m.streaming:
+                    m.fail(event.title, event.reason, event.advice)
+            self._close_turn()
+            return
+        index = event.sample
+        if not 0 <= index < len(self.turn):
+            return
+        message = self.turn[index]
         if event.__class__ is ReasoningDelta:
             message.append_thinking(event.text, event.tokens)  # type: ignore[union-attr]
         elif event.__class__ is TextDelta:
             message.append_answer(event.text, event.tokens)  # type: ignore[union-attr]
         elif isinstance(event, AnswerFinished):
-            message.finish(event.finish_reason, event.stats)
-            self._close_turn()
-        elif isinstance(event, AnswerFailed):
-            message.fail(event.title, event.reason, event.advice)
-            self._close_turn()
+            if not message.streaming:
+                return
+            stats = event.stats
+            base = self.continue_base
+            if base is not None:
+                stats = AnswerStats(
+                    prompt_tokens=stats.prompt_tokens,
+                    completion_tokens=base.completion_tokens + stats.completion_tokens,
+                    reasoning_tokens=base.reasoning_tokens + stats.reasoning_tokens,
+                    time_to_first_token=base.time_to_first_token,
+                    decode_seconds=base.decode_seconds + stats.decode_seconds,
+                )
+            message.finish(event.finish_reason, stats)
+            self._store_finish(message)
+            still = [m for m in self.turn if m.streaming]
+            if still:
+                self.current = still[0]  # what the app's quit and restart look at
+            else:
+                self._close_turn()
 
     def _close_turn(self) -> None:
         message, request = self.current, self.current_request
         if message is None or request is None:
             return
-        self._store_finish(message)
-        user = request.messages[-1]
-        answer = message.answer_text
-        if message.error is None or answer:
-            # Thinking is shown but never sent back: only the answer joins the history.
-            self.history.extend([user, ChatTurn("assistant", answer)])
+        for m in self.turn or [message]:
+            if m.streaming:
+                # The app ended the request (restart) without its last events: keep what streamed.
+                m.fail("Interrupted", "the request ended early")
+            self._store_finish(m)
+        # Thinking is shown but never sent back: only answers join the history.
+        self.history = self.history_from_log()
         self.current_request = None
+        self.continue_base = None
         status = self.query_one(StatusLine)
         if status.state == "generating":
             status.state = "ready"

@@ -303,7 +303,9 @@ def _rich_theme(app: App[object], dim: bool) -> Theme:
 
     def colour(name: str, fallback: str) -> str:
         try:
-            return (background + Color.parse(variables.get(name, fallback))).hex
+            value = background + Color.parse(variables.get(name, fallback))
+            # ANSI theme colours have no hex value Rich can read ("ansi_blue"): use Rich's own name.
+            return value.rich_color.name if value.ansi is not None else value.hex
         except Exception:  # a theme may hold values Color cannot parse; fall back, never crash drawing
             return fallback
 

@@ -7,9 +7,12 @@ with the answer. The thinking sits in a collapsible block that folds away when t
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from vllm_tui.engine.events import AnswerStats, FinishReason
@@ -38,24 +41,70 @@ def format_stats(
     return " · ".join(parts)
 
 
-class UserMessage(Static):
-    """The user's prompt, shown literally (no markup)."""
+# Keys of a selected (focused) message. ctrl+up/ctrl+down (on the chat screen) select one; the
+# actions are the chat screen's, so the same keys work on questions and answers.
+MESSAGE_BINDINGS: list[BindingType] = [
+    Binding("up,k", "screen.select_message(-1)", "Previous", id="message.previous", show=False),
+    Binding("down,j", "screen.select_message(1)", "Next", id="message.next", show=False),
+    Binding("y,c", "screen.copy_message", "Copy", id="message.copy"),
+    Binding("b", "screen.copy_code", "Copy code", id="message.copy_code"),
+    Binding("r", "screen.regenerate", "Regenerate", id="message.regenerate"),
+    Binding("e", "screen.edit_prompt", "Edit", id="message.edit"),
+    Binding("g", "screen.continue_answer", "Continue", id="message.continue"),
+    Binding("d,delete", "screen.delete_message", "Delete", id="message.delete"),
+    Binding("i,tab", "screen.focus_prompt", "Prompt", id="message.to_prompt", show=False),
+]
+"""
+| Key | Action |
+| :- | :- |
+| up, k / down, j | Select the previous / next message. |
+| y, c | Copy the message (OSC 52, tmux buffer, and a file). |
+| b | Copy the message's last code block. |
+| r | Regenerate the last answer. |
+| e | Edit the last prompt and send it again. |
+| g | Continue an answer cut off by max tokens or stopped. |
+| d, delete | Delete the message. |
+| i, tab | Back to the prompt. |
+"""
 
-    def __init__(self, text: str) -> None:
+
+class UserMessage(Static):
+    """The user's prompt, shown literally (no markup). Focusable, so it can be selected and acted on."""
+
+    BINDINGS: ClassVar[list[BindingType]] = MESSAGE_BINDINGS
+    can_focus = True
+
+    def __init__(self, text: str, stored_id: int | None = None) -> None:
         super().__init__(text, markup=False, classes="message user")
         self.text = text
+        self.stored_id = stored_id
+        """The row of this prompt in the chat store, if it is saved."""
+
+    @property
+    def copy_text(self) -> str:
+        return self.text
 
 
 class AssistantMessage(Vertical):
     """One answer: header, thinking (collapsible), the answer, and a stats line."""
 
+    BINDINGS: ClassVar[list[BindingType]] = MESSAGE_BINDINGS
+    can_focus = True
+
     def __init__(
-        self, model: str, request_id: str, show_thinking: bool = True, stored_id: int | None = None
+        self,
+        model: str,
+        request_id: str,
+        show_thinking: bool = True,
+        stored_id: int | None = None,
+        sample: int = 0,
     ) -> None:
         super().__init__(classes="message assistant")
         self.model = model
         self.request_id = request_id
         self.stored_id = stored_id
+        self.sample = sample
+        """Index of the parallel sample (vLLM's `n`) this answer is."""
         """The row of this answer in the chat store, if it is saved."""
         self.restored = False
         self.show_thinking = show_thinking
@@ -87,6 +136,35 @@ class AssistantMessage(Vertical):
     @property
     def streaming(self) -> bool:
         return self.finish_reason is None and self.error is None
+
+    @property
+    def copy_text(self) -> str:
+        return self.answer_text
+
+    @property
+    def can_continue(self) -> bool:
+        """Cut off (max tokens, stopped, interrupted) with something to continue from."""
+        cut = self.finish_reason in ("length", "abort") or self.error is not None
+        return not self.streaming and cut and bool(self.answer_text or self.thinking_text)
+
+    def resume(self) -> None:
+        """Stream again into this message (continue): the finished Markdown views are swapped for
+        open ones holding the same text, since a finished `StreamingMarkdown` takes no more."""
+        for name in ("thinking", "answer"):
+            old = self.query_one(f".{name}", StreamingMarkdown)
+            parent = old.parent
+            assert isinstance(parent, Widget)
+            fresh = StreamingMarkdown(old.text, classes=name)
+            old.remove_class(name)  # so queries find the fresh one while the old one is removed
+            parent.mount(fresh, after=old)
+            old.remove()
+        self.finish_reason = None
+        self.error = None
+        self.remove_class("stopped", "failed")
+        self._started = time.monotonic()
+        self._first_token_at = None
+        self._tokens = 0
+        self.query_one(".stats", Static).update("continuing…")
 
     def append_thinking(self, text: str, tokens: int = 0) -> None:
         self._count(tokens)

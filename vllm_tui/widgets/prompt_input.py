@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
@@ -44,6 +45,13 @@ class PromptInput(TextArea):
             placeholder="Ask something…  (enter sends · ctrl+j newline · esc stops)",
             **kwargs,  # type: ignore[arg-type]
         )
+
+    async def _on_key(self, event: events.Key) -> None:
+        # Terminals send alt+letter as ESC + letter, which Textual delivers with the letter as its
+        # character: TextArea would type the letter and swallow the key, so the app's alt+ keys
+        # (regenerate, copy, …) would never fire from the prompt. Let them through instead.
+        if event.key.startswith("alt+") and len(event.key) > 4:
+            event.prevent_default()
 
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self, self.text))

@@ -1,0 +1,121 @@
+"""Help (F1, ?), the command palette's actions and the keymap, without an engine (a missing model
+fails its preflight at once and the app lives on)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.support import wait_until
+from vllm_tui.app import VllmTuiApp
+from vllm_tui.commands import all_commands, help_rows
+from vllm_tui.config import AppConfig, EngineSettings, Profile, load_config
+from vllm_tui.screens.help import HelpScreen
+from vllm_tui.widgets.prompt_input import PromptInput
+
+
+def make_app(tmp_path: Path, config: AppConfig | None = None, config_path: Path | None = None) -> VllmTuiApp:
+    profile = Profile(engine=EngineSettings(model=str(tmp_path / "no-model")))
+    app = VllmTuiApp(
+        config or AppConfig(),
+        profile,
+        tmp_path / "log.txt",
+        store_path=tmp_path / "chats.sqlite3",
+        config_path=config_path,
+    )
+    app._fail_fast = False  # type: ignore[attr-defined]
+    return app
+
+
+def help_text(app: VllmTuiApp) -> str:
+    screen = app.screen
+    assert isinstance(screen, HelpScreen)
+    return "\n".join(f"{r.section} {r.keys} {r.description} {r.binding_id}" for r in screen.rows)
+
+
+async def test_f1_and_question_mark_open_help_but_not_from_the_prompt(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        prompt = app.query_one(PromptInput)
+        assert app.focused is prompt
+        await pilot.press("question_mark")
+        assert prompt.text == "?" and not isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        text = help_text(app)
+        for needle in ("Regenerate", "alt+r", "Continue", "Copy", "chat.regenerate", "palette"):
+            assert needle in text, needle
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        app.query_one("#log").focus()
+        await pilot.press("question_mark")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help from ?")
+
+
+async def test_keymap_from_config_remaps_and_help_shows_it(tmp_path: Path) -> None:
+    cfg = AppConfig()
+    cfg.keymap = {"chat.regenerate": "f6", "app.help": "f12"}
+    app = make_app(tmp_path, cfg)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, HelpScreen)  # f1 was remapped away
+        await pilot.press("f12")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help on f12")
+        rows = {r.binding_id: r.keys for r in help_rows(app)}
+        assert rows["chat.regenerate"] == "f6" and rows["app.help"] == "f12"
+        assert "f6" in help_text(app)
+
+
+async def test_palette_lists_every_action(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)):
+        commands = {c.description: c for c in all_commands(app)}
+        for name in (
+            "New chat",
+            "Settings",
+            "Model",
+            "Log",
+            "Chats",
+            "Copy",
+            "Regenerate",
+            "Edit",
+            "Continue",
+            "Delete",
+            "Ask for 3 samples",
+            "Ask for 2 samples",
+            "Keep sample",
+            "Switch theme…",
+            "Help",
+            "Sidebar",
+            "Thinking",
+        ):
+            assert name in commands, name
+        assert commands["Regenerate"].keys in ("alt+r", "r")
+
+
+async def test_palette_runs_a_chat_action(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.chat.query_one("#sidebar").display = True
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Sidebar")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.chat.query_one("#sidebar").display, what="sidebar hidden")
+
+
+async def test_theme_choice_is_saved(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    app = make_app(tmp_path, config_path=path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert app.theme == "vllm-dark"
+        assert {"high-contrast", "ansi-16", "vllm-light"} <= set(app.available_themes)
+        app.theme = "high-contrast"
+        await wait_until(pilot, lambda: path.exists(), what="config saved")
+    assert yaml.safe_load(path.read_text())["ui"]["theme"] == "high-contrast"
+    again = make_app(tmp_path, load_config(path).config, path)
+    async with again.run_test(size=(100, 30)):
+        assert again.theme == "high-contrast"

@@ -1,0 +1,179 @@
+"""Message actions on the real engine (CPU build, scripted tiny R1 model): continue, regenerate, edit,
+delete, parallel samples, copy, and the keys that reach them from the prompt."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual import events
+
+from tests.support import wait_until
+from vllm_tui.app import VllmTuiApp
+from vllm_tui.config import AppConfig
+from vllm_tui.widgets.message import AssistantMessage, UserMessage
+from vllm_tui.widgets.prompt_input import PromptInput
+from vllm_tui.widgets.samples import SamplesView
+
+pytestmark = pytest.mark.engine
+
+ANSWER = "Hello! This tiny scripted model runs on vLLM with random weights."
+
+
+def make_app(engine: Any, log_path: Path, store: Path, max_tokens: int = 30) -> VllmTuiApp:
+    cfg = AppConfig()
+    profile = copy.deepcopy(cfg.profile())
+    profile.engine = copy.deepcopy(engine.settings)
+    profile.sampling.max_tokens = max_tokens
+    return VllmTuiApp(cfg, profile, log_path, engine=engine, store_path=store)
+
+
+async def send(pilot: Any, text: str) -> None:
+    prompt = pilot.app.query_one(PromptInput)
+    prompt.focus()
+    prompt.insert(text)
+    await pilot.press("enter")
+
+
+def answers(app: VllmTuiApp) -> list[AssistantMessage]:
+    return [m for m in app.chat.query(AssistantMessage)]
+
+
+async def settle(pilot: Any, app: VllmTuiApp, count: int) -> None:
+    await wait_until(
+        pilot,
+        lambda: len(answers(app)) == count and not any(m.streaming for m in answers(app)),
+        what=f"{count} finished answer(s)",
+    )
+    await pilot.pause(0.05)
+
+
+def stored(app: VllmTuiApp) -> list[Any]:
+    assert app.store is not None and app.chat.chat_id is not None
+    return app.store.messages(app.chat.chat_id)
+
+
+async def test_continue_appends_to_the_same_message_and_row(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=25)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await send(pilot, "hi")
+        await settle(pilot, app, 1)
+        msg = answers(app)[0]
+        assert msg.finish_reason == "length"
+        before = msg.answer_text
+        assert before and ANSWER.startswith(before)
+        row = stored(app)[1]
+        # alt+g as a terminal sends it (ESC g): it carries "g" as its character, and must not be typed.
+        app.post_message(events.Key("alt+g", "g"))
+        await wait_until(pilot, lambda: msg.streaming, what="continuing")
+        await wait_until(pilot, lambda: not msg.streaming, what="continued")
+        assert app.query_one(PromptInput).text == ""
+        assert answers(app) == [msg]  # the same widget, no new message
+        assert msg.answer_text.startswith(before) and len(msg.answer_text) > len(before)
+        # The continuation is answer text (not thinking), going on where the model stopped.
+        assert ANSWER.startswith(msg.answer_text[: len(ANSWER)]) or msg.answer_text.startswith(ANSWER)
+        assert msg.thinking_text.strip() == "Okay, the user greets me so I answer briefly"
+        assert msg.stats is not None and msg.stats.completion_tokens == 50
+        rows = stored(app)
+        assert [r.id for r in rows] == [rows[0].id, row.id]
+        assert rows[1].content == msg.answer_text and rows[1].completion_tokens == 50
+        assert app.chat.history[-1].content == msg.answer_text
+
+
+async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await send(pilot, "first question")
+        await settle(pilot, app, 1)
+        old = answers(app)[0]
+        await pilot.press("alt+r")
+        await wait_until(pilot, lambda: answers(app) and answers(app)[0] is not old, what="regenerated")
+        await settle(pilot, app, 1)
+        rows = stored(app)
+        # The old row was deleted (SQLite may reuse its id) and the new answer saved in its place.
+        assert [r.role for r in rows] == ["user", "assistant"] and rows[1].state == "stopped"
+        assert answers(app)[0].stored_id == rows[1].id and rows[1].content == answers(app)[0].answer_text
+        assert [m.text for m in app.query(UserMessage)] == ["first question"]
+        assert len(app.chat.history) == 2
+
+        # Edit: the last prompt comes back to the prompt box; enter resends it in its place.
+        await pilot.press("alt+e")
+        prompt = app.query_one(PromptInput)
+        assert prompt.text == "first question" and app.chat.editing is not None
+        prompt.clear()
+        prompt.insert("edited question")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: [m.text for m in app.query(UserMessage)] == ["edited question"])
+        await settle(pilot, app, 1)
+        assert [r.content for r in stored(app) if r.role == "user"] == ["edited question"]
+        assert [t.content for t in app.chat.history][0] == "edited question"
+
+        # Select the answer from the keyboard (ctrl+up from the prompt) and delete it.
+        await send(pilot, "second")
+        await settle(pilot, app, 2)
+        assert len(app.chat.history) == 4
+        await pilot.press("ctrl+up")
+        assert app.focused is answers(app)[1]
+        await pilot.press("up")
+        assert isinstance(app.focused, UserMessage) and app.focused.text == "second"
+        await pilot.press("down", "d")
+        await wait_until(pilot, lambda: len(answers(app)) == 1, what="deleted")
+        assert [r.role for r in stored(app)] == ["user", "assistant", "user"]
+        # The prompt whose answer is gone is no longer sent to the model.
+        assert [t.content for t in app.chat.history] == ["edited question", answers(app)[0].answer_text]
+        await pilot.press("escape")
+        assert isinstance(app.focused, PromptInput)
+
+
+async def test_parallel_samples_keep_one(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=20)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        app.query_one(PromptInput).insert("pick one")
+        await pilot.press("alt+s")
+        await wait_until(pilot, lambda: bool(app.chat.query(SamplesView)), what="samples view")
+        view = app.chat.query_one(SamplesView)
+        await wait_until(pilot, lambda: not view.streaming, what="samples finished")
+        assert len(view.messages) == 3
+        assert all(m.answer_text.startswith("Hello!") and m.finish_reason == "length" for m in view.messages)
+        rows = stored(app)
+        assert [(r.role, r.sample) for r in rows] == [
+            ("user", 0),
+            ("assistant", 0),
+            ("assistant", 1),
+            ("assistant", 2),
+        ]
+        # Select a sample, move to the third tab, keep it.
+        await pilot.press("ctrl+up")
+        assert app.focused is view.messages[0]
+        await pilot.press("right", "right")
+        await wait_until(pilot, lambda: view.active_index == 2 and app.focused is view.messages[2])
+        kept_text = view.messages[2].answer_text
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not app.chat.query(SamplesView), what="kept")
+        rows = stored(app)
+        assert [(r.role, r.sample) for r in rows] == [("user", 0), ("assistant", 2)]
+        assert answers(app)[0].answer_text == kept_text
+        assert [t.content for t in app.chat.history] == ["pick one", kept_text]
+
+
+async def test_copy_answer_and_code_block(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    from vllm_tui.clipboard import clipboard_file
+
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await send(pilot, "hi")
+        await settle(pilot, app, 1)
+        await pilot.press("alt+y")
+        text = answers(app)[0].answer_text
+        assert app.clipboard == text
+        assert clipboard_file().read_text() == text
+        await pilot.press("alt+c")  # the tiny model writes no code: said, nothing copied
+        assert app.clipboard == text

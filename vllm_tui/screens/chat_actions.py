@@ -1,0 +1,339 @@
+"""The chat screen's message actions (a mixin, to keep chat.py to streaming and the store):
+select a message, copy it or its code, regenerate, edit and resend, continue, delete, samples.
+
+The history sent to the model is always rebuilt from what the log shows (`history_from_log`), so
+every action that removes or changes a message leaves it right without bookkeeping of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+
+from vllm_tui.clipboard import CopyResult, last_code_block
+from vllm_tui.engine.events import AnswerStats
+from vllm_tui.engine.request import ChatRequest, ChatTurn
+from vllm_tui.store import StoreError
+from vllm_tui.widgets.message import AssistantMessage, UserMessage
+from vllm_tui.widgets.prompt_input import PromptInput
+from vllm_tui.widgets.samples import SamplesView
+
+if TYPE_CHECKING:
+    from vllm_tui.app import VllmTuiApp
+    from vllm_tui.store import ChatStore
+
+MAX_SAMPLES = 4
+
+
+class MessageActions(Screen[None]):
+    """Needs from the chat screen: the attributes below, `ask()` and `store`."""
+
+    current: AssistantMessage | None
+    current_request: ChatRequest | None
+    history: list[ChatTurn]
+    editing: UserMessage | None
+    continue_base: AnswerStats | None
+
+    @property
+    def tui(self) -> VllmTuiApp:
+        raise NotImplementedError
+
+    @property
+    def store(self) -> ChatStore | None:
+        raise NotImplementedError
+
+    def ask(self, text: str, n: int = 1, user: UserMessage | None = None) -> None:
+        raise NotImplementedError
+
+    def submit_continue(self, message: AssistantMessage, request: ChatRequest) -> None:
+        raise NotImplementedError
+
+    # --- what the log holds ---------------------------------------------------------------------
+
+    def log_items(self) -> list[Widget]:
+        """The log's messages in order: UserMessage, AssistantMessage, SamplesView (notices left out)."""
+        log = self.query_one("#log", VerticalScroll)
+        return [w for w in log.children if isinstance(w, (UserMessage, AssistantMessage, SamplesView))]
+
+    def selectable(self) -> list[UserMessage | AssistantMessage]:
+        out: list[UserMessage | AssistantMessage] = []
+        for w in self.log_items():
+            if isinstance(w, SamplesView):
+                out.append(w.active)
+            else:
+                out.append(w)  # type: ignore[arg-type]
+        return out
+
+    def history_from_log(self, upto: Widget | None = None) -> list[ChatTurn]:
+        """User/answer pairs as shown, before `upto` if given. A prompt whose answer failed without
+        text, or an answer without its prompt (deleted), is left out; for samples, the tab shown."""
+        turns: list[ChatTurn] = []
+        user: UserMessage | None = None
+        for w in self.log_items():
+            if w is upto:
+                break
+            if isinstance(w, UserMessage):
+                user = w
+                continue
+            answer = w.active if isinstance(w, SamplesView) else w
+            assert isinstance(answer, AssistantMessage)
+            if user is not None and not answer.streaming and (answer.error is None or answer.answer_text):
+                turns.extend([ChatTurn("user", user.text), ChatTurn("assistant", answer.answer_text)])
+            user = None
+        return turns
+
+    def last_exchange(self) -> tuple[UserMessage, Widget | None] | None:
+        """The last prompt and the answer widget after it (None if it has none)."""
+        items = self.log_items()
+        for i in range(len(items) - 1, -1, -1):
+            if isinstance(items[i], UserMessage):
+                after = items[i + 1] if i + 1 < len(items) else None
+                return items[i], after  # type: ignore[return-value]
+        return None
+
+    def last_answer(self) -> AssistantMessage | None:
+        for w in reversed(self.log_items()):
+            if isinstance(w, SamplesView):
+                return w.active
+            if isinstance(w, AssistantMessage):
+                return w
+        return None
+
+    def _busy(self) -> bool:
+        if self.current is not None and self.current.streaming:
+            self.notify("An answer is still streaming: esc stops it.", severity="warning", timeout=3)
+            return True
+        return False
+
+    def _ready(self) -> bool:
+        if not getattr(self, "engine_ready", False):
+            self.notify("The model is not ready yet.", severity="warning", timeout=3)
+            return False
+        return not self._busy()
+
+    def _focused_message(self) -> UserMessage | AssistantMessage | None:
+        focused = self.focused
+        return focused if isinstance(focused, (UserMessage, AssistantMessage)) else None
+
+    # --- selecting ----------------------------------------------------------------------------
+
+    def action_select_message(self, step: int) -> None:
+        """ctrl+up/ctrl+down from anywhere, up/down on a selected message. Past the last: the prompt."""
+        items = self.selectable()
+        if not items:
+            self.action_focus_prompt()
+            return
+        focused = self._focused_message()
+        if focused in items:
+            index = items.index(focused) + step  # type: ignore[arg-type]
+        else:
+            index = len(items) - 1 if step < 0 else 0
+        if index >= len(items):
+            self.action_focus_prompt()
+            return
+        target = items[max(0, index)]
+        self.query_one("#log", VerticalScroll).release_anchor()
+        target.focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptInput).focus()
+        self.query_one("#log", VerticalScroll).anchor()
+
+    # --- copying ------------------------------------------------------------------------------
+
+    def _copy(self, text: str, what: str) -> None:
+        from vllm_tui import clipboard
+
+        def done(result: CopyResult) -> None:
+            self.notify(f"{what}: {result.describe()}", timeout=5)
+
+        clipboard.copy(self.app, text, done=done)
+
+    def action_copy_message(self) -> None:
+        """The selected message, or (from the prompt) the last answer."""
+        target = self._focused_message() or self.last_answer()
+        if target is None or not target.copy_text:
+            self.notify("Nothing to copy yet.", severity="warning", timeout=2)
+            return
+        self._copy(target.copy_text, "Message")
+
+    def action_copy_code(self) -> None:
+        target = self._focused_message() or self.last_answer()
+        code = last_code_block(target.copy_text) if target is not None else None
+        if code is None:
+            self.notify("No code block in this message.", severity="warning", timeout=2)
+            return
+        self._copy(code, "Code block")
+
+    # --- regenerate, edit, continue, delete ---------------------------------------------------
+
+    def _delete_rows(self, widget: Widget) -> None:
+        store = self.store
+        if store is None:
+            return
+        messages = widget.messages if isinstance(widget, SamplesView) else [widget]
+        try:
+            for m in messages:
+                stored_id = getattr(m, "stored_id", None)
+                if stored_id is not None:
+                    store.delete_message(stored_id)
+        except StoreError as exc:
+            self.notify(f"Could not delete from the store: {exc}", severity="error", timeout=5)
+
+    async def _remove(self, widget: Widget) -> None:
+        self._delete_rows(widget)
+        await widget.remove()
+
+    async def action_regenerate(self) -> None:
+        """Ask the last prompt again; the new answer replaces the last one."""
+        exchange = self.last_exchange()
+        if exchange is None:
+            self.notify("Nothing to regenerate yet.", severity="warning", timeout=2)
+            return
+        if not self._ready():
+            return
+        user, answer = exchange
+        if answer is not None:
+            await self._remove(answer)
+        self.ask(user.text, user=user)
+
+    def action_edit_prompt(self) -> None:
+        """Put the last prompt in the prompt box; enter sends it in place of the last exchange."""
+        exchange = self.last_exchange()
+        if exchange is None:
+            self.notify("No prompt to edit yet.", severity="warning", timeout=2)
+            return
+        if self._busy():
+            return
+        prompt = self.query_one(PromptInput)
+        prompt.text = exchange[0].text
+        prompt.move_cursor(prompt.document.end)
+        prompt.border_title = "Editing the last prompt · enter resends it · esc cancels"
+        self.editing = exchange[0]
+        self.action_focus_prompt()
+
+    def cancel_edit(self) -> bool:
+        if self.editing is None:
+            return False
+        self.editing = None
+        prompt = self.query_one(PromptInput)
+        prompt.clear()
+        prompt.border_title = None
+        return True
+
+    async def resend_edited(self, text: str) -> None:
+        user, self.editing = self.editing, None
+        self.query_one(PromptInput).border_title = None
+        if user is not None and user.is_attached:
+            exchange = self.last_exchange()
+            if exchange is not None and exchange[0] is user and exchange[1] is not None:
+                await self._remove(exchange[1])
+            await self._remove(user)
+        self.ask(text)
+
+    def action_continue_answer(self) -> None:
+        """Continue an answer cut off by max tokens or stopped: the model goes on from its last
+        token, in the same message and the same stored row."""
+        focused = self._focused_message()
+        target = focused if isinstance(focused, AssistantMessage) else self.last_answer()
+        if target is None or not target.can_continue:
+            self.notify("Only an answer cut off (max tokens, stopped) can be continued.", timeout=3)
+            return
+        if target is not self.last_answer():
+            self.notify("Only the last answer can be continued.", severity="warning", timeout=3)
+            return
+        if not self._ready():
+            return
+        exchange = self.last_exchange()
+        if exchange is None:
+            return
+        partial = target.answer_text or f"<think>\n{target.thinking_text}"
+        request = ChatRequest(
+            messages=(
+                *self.history_from_log(upto=exchange[0]),
+                ChatTurn("user", exchange[0].text),
+                ChatTurn("assistant", partial),
+            ),
+            sampling=self.tui.profile.sampling,
+            continue_final=True,
+        )
+        self.continue_base = target.stats or AnswerStats()
+        target.resume()
+        self.submit_continue(target, request)
+
+    async def action_delete_message(self) -> None:
+        target = self._focused_message()
+        if target is None:
+            self.notify("Select a message first (ctrl+up), then press d.", timeout=3)
+            return
+        if isinstance(target, AssistantMessage) and target.streaming:
+            self.notify("Stop the answer first (esc).", severity="warning", timeout=3)
+            return
+        items = self.selectable()
+        index = items.index(target) if target in items else len(items)
+        # A sample goes with its whole group: the samples are one turn.
+        holder = next((a for a in target.ancestors if isinstance(a, SamplesView)), None)
+        widget: Widget = holder or target
+        await self._remove(widget)
+        self.history = self.history_from_log()
+        left = self.selectable()
+        if left:
+            left[min(index, len(left) - 1)].focus()
+        else:
+            self.action_focus_prompt()
+
+    # --- samples ------------------------------------------------------------------------------
+
+    def action_samples(self, n: int = 3) -> None:
+        """Send the prompt asking for n answers at once (one vLLM batch); keep one later."""
+        prompt = self.query_one(PromptInput)
+        text = prompt.text
+        if not text.strip():
+            self.notify("Type a prompt first, then alt+s asks for several answers.", timeout=3)
+            return
+        if not self._ready():
+            return
+        if self.editing is not None:
+            self.notify("Finish the edit first (enter resends, esc cancels).", timeout=3)
+            return
+        prompt.clear()
+        self.ask(text, n=max(2, min(MAX_SAMPLES, n)))
+
+    async def action_keep_sample(self) -> None:
+        """Keep the sample shown (in the selected samples, or the last ones); delete the others."""
+        focused = self.focused
+        view = None
+        if focused is not None:
+            view = next((a for a in focused.ancestors_with_self if isinstance(a, SamplesView)), None)
+        if view is None:
+            view = next((w for w in reversed(self.log_items()) if isinstance(w, SamplesView)), None)
+        if view is None:
+            self.notify("No samples to choose from.", timeout=2)
+            return
+        if view.streaming:
+            self.notify("Wait for every sample to finish (or esc stops them).", timeout=3)
+            return
+        kept = view.active
+        store = self.store
+        if store is not None:
+            try:
+                for m in view.messages:
+                    if m is not kept and m.stored_id is not None:
+                        store.delete_message(m.stored_id)
+            except StoreError as exc:
+                self.notify(f"Could not delete the other samples: {exc}", severity="error", timeout=5)
+        single = AssistantMessage(
+            kept.model, kept.request_id, self.tui.config.ui.show_thinking, kept.stored_id, kept.sample
+        )
+        log = self.query_one("#log", VerticalScroll)
+        await log.mount(single, before=view)
+        single.restore(
+            kept.thinking_text, kept.answer_text, kept.finish_reason or "stop", kept.stats, kept.error or ""
+        )
+        await view.remove()
+        self.history = self.history_from_log()
+        single.focus()
+        self.notify(f"Kept sample {kept.sample + 1}", timeout=2)

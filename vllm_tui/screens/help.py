@@ -1,0 +1,75 @@
+"""Help (F1, or ? outside the prompt): every key, read from the live bindings so remaps show."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from vllm_tui.commands import help_rows
+
+if TYPE_CHECKING:
+    from vllm_tui.app import VllmTuiApp
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen > VerticalScroll {
+        width: 90;
+        max-width: 100%;
+        height: 90%;
+        border: round $primary;
+        border-title-color: $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    HelpScreen .help-section {
+        height: auto;
+        margin: 0 0 1 0;
+    }
+    HelpScreen .help-footer {
+        color: $text-muted;
+        height: auto;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f1,q,question_mark", "dismiss", "Close", id="help.close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        app: VllmTuiApp = self.app  # type: ignore[assignment]
+        self.rows = help_rows(app)
+        """What is shown: (section, keys, description, binding id) for each binding."""
+        sections: dict[str, list[tuple[str, str, str]]] = {}
+        for row in self.rows:
+            sections.setdefault(row.section, []).append((row.keys, row.description, row.binding_id))
+        with VerticalScroll() as scroll:
+            scroll.border_title = "Keys · esc closes"
+            for name, rows in sections.items():
+                table = Table.grid(padding=(0, 2))
+                table.add_column(style="bold", min_width=16, no_wrap=True)
+                table.add_column()
+                table.add_column(style="dim")
+                table.title = name
+                table.title_justify = "left"
+                table.title_style = "bold underline"
+                for keys, description, binding_id in rows:
+                    table.add_row(Text(keys or "—"), Text(description), Text(binding_id))
+                yield Static(table, classes="help-section")
+            yield Static(
+                "Remap a key in config.yaml by the id in the right column, e.g.\n"
+                "  keymap:\n    chat.regenerate: alt+r,f6\n"
+                "In tmux, ctrl+b is the prefix: press it twice to send it through.",
+                markup=False,
+                classes="help-footer",
+            )
