@@ -123,7 +123,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             return
         latest = self.store.latest_chat()
         if latest is not None:
-            self.call_after_refresh(self.chat.load_chat, latest.id)
+            # After the first frame has reached the terminal: the screen and prompt come first.
+            self.set_timer(0.1, lambda: self.run_worker(self.chat.load_chat(latest.id), group="load-chat"))
 
     def _start_gpu_sampler(self) -> None:
         import os

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 # How an answer's end is kept in the store: "stopped" covers both esc and max tokens (either can
 # be continued), "failed" keeps the error beside the partial text.
-SHOWN_MESSAGES = 200
+SHOWN_MESSAGES = 60
 """How many of a chat's latest messages are put on screen when it is opened."""
 
 _STORED_STATE = {"stop": "complete", "length": "stopped", "abort": "stopped", "error": "failed"}
