@@ -27,7 +27,9 @@ CTRL_C = b"\x03"
 ENTER = b"\r"
 ESCAPE = b"\x1b"
 
-_CSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Z0-9]|\x1b[=>78]")
+_CSI = re.compile(
+    rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][A-Z0-9]|\x1b[=>78]"
+)
 
 
 class PtyApp:
@@ -107,8 +109,9 @@ class PtyApp:
         deadline = time.monotonic() + timeout
         while needle not in self.text:
             if self.proc.poll() is not None:
-                raise AssertionError(f"the app exited ({self.proc.returncode}) before showing {needle!r}:\n"
-                                     f"{self.text[-3000:]}")
+                raise AssertionError(
+                    f"the app exited ({self.proc.returncode}) before showing {needle!r}:\n{self.text[-3000:]}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"{needle!r} not shown within {timeout} s:\n{self.text[-3000:]}")
             time.sleep(0.2)

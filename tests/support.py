@@ -49,3 +49,27 @@ def _engine_failure(app: Any) -> str:
     except Exception:  # noqa: BLE001 - not a vllm-tui app, or not mounted yet
         return ""
     return status.stage if status.state == "failed" and getattr(app, "_fail_fast", True) else ""
+
+
+def make_app(engine: Any, log_path: Any, store: Any, max_tokens: int = 60) -> Any:
+    """An app lent the shared engine, with its own store, R1 defaults and `max_tokens`."""
+    import copy
+
+    from vllm_tui.app import VllmTuiApp
+    from vllm_tui.config import AppConfig
+
+    cfg = AppConfig()
+    profile = copy.deepcopy(cfg.profile())
+    profile.engine = copy.deepcopy(engine.settings)
+    profile.sampling.max_tokens = max_tokens
+    return VllmTuiApp(cfg, profile, log_path, engine=engine, store_path=store)
+
+
+async def send_prompt(pilot: Any, text: str) -> None:
+    """Type `text` into the prompt and press enter, as a user would."""
+    from vllm_tui.widgets.prompt_input import PromptInput
+
+    prompt = pilot.app.query_one(PromptInput)
+    prompt.focus()
+    prompt.insert(text)
+    await pilot.press("enter")

@@ -33,6 +33,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        # Priority: the prompt binds ctrl+c to copy; action_interrupt still copies a selection.
+        Binding("ctrl+c", "interrupt", "Stop / quit", id="app.interrupt", priority=True, show=False),
         # "?" only reaches here when the prompt is not focused: the prompt consumes printable keys.
         Binding("f1,question_mark", "help", "Help", id="app.help"),
         Binding("f5", "show_log", "Log", id="app.log"),
@@ -49,6 +51,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
     | Key | Action |
     | :- | :- |
     | ctrl+q | Quit (the engine is shut down first; press twice to force). |
+    | ctrl+c | Copy a selection; else stop the answer; else quit (twice within 2 s). |
     | f1, ? | Help: every key (? only outside the prompt). ctrl+p: every action by name. |
     | f5 | Open the log viewer. |
     | ctrl+r | Restart the engine. |
@@ -256,7 +259,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
 
     async def action_interrupt(self) -> None:
         """ctrl+c as terminal users expect it: copy a selection if there is one, else stop the
-        answer being written, else (idle, or pressed again within 2 s) quit."""
+        answer being written, else quit when pressed twice within 2 s."""
         import time
 
         focused = self.focused
@@ -276,6 +279,11 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             self._interrupted_at = now
             self.chat.action_stop()
             self.notify("Stopped · ctrl+c again quits", timeout=2)
+            return
+        if not recently:
+            # Idle: a stray ctrl+c must not end the session, so quitting takes a second press.
+            self._interrupted_at = now
+            self.notify("Press ctrl+c again to quit", timeout=2)
             return
         await self.action_quit()
 

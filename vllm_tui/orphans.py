@@ -175,21 +175,28 @@ def reap_orphans(directory: Path | None = None, grace: float = 3.0) -> list[Reap
                 procs.append(psutil.Process(record.pid))
             except psutil.Error:
                 continue
-        for p in procs:
-            try:
-                p.terminate()
-            except psutil.Error:
-                pass
-        _gone, alive = psutil.wait_procs(procs, timeout=grace)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(alive, timeout=5)
+        end_processes(procs, grace)
         path.unlink(missing_ok=True)
         reaped.append(Reaped(app.pid, tuple(sorted(p.pid for p in procs))))
     return reaped
+
+
+def end_processes(procs: list[Any], grace: float) -> None:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL what is left (psutil.Process objects)."""
+    import psutil
+
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _gone, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
 
 
 def describe(reaped: list[Reaped]) -> str | None:

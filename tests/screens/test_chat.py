@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import wait_until
+from tests.support import make_app, wait_until
+from tests.support import send_prompt as type_and_send
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
@@ -16,21 +17,6 @@ from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.status_line import StatusLine
 
 pytestmark = pytest.mark.engine
-
-
-def make_app(engine: Any, log_path: Path, store: Path, max_tokens: int = 60) -> VllmTuiApp:
-    cfg = AppConfig()
-    profile = copy.deepcopy(cfg.profile())
-    profile.engine = copy.deepcopy(engine.settings)
-    profile.sampling.max_tokens = max_tokens
-    return VllmTuiApp(cfg, profile, log_path, engine=engine, store_path=store)
-
-
-async def type_and_send(pilot: Any, text: str) -> None:
-    prompt = pilot.app.query_one(PromptInput)
-    prompt.focus()
-    prompt.insert(text)
-    await pilot.press("enter")
 
 
 async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Path, tmp_path: Path) -> None:

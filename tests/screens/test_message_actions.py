@@ -3,38 +3,28 @@ delete, parallel samples, copy, and the keys that reach them from the prompt."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual import events
 
+from tests.support import make_app as _make_app
+from tests.support import send_prompt as send
 from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
-from vllm_tui.config import AppConfig
 from vllm_tui.widgets.message import AssistantMessage, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.samples import SamplesView
 
 pytestmark = pytest.mark.engine
 
-ANSWER = "Hello! This tiny scripted model runs on vLLM with random weights."
-
 
 def make_app(engine: Any, log_path: Path, store: Path, max_tokens: int = 30) -> VllmTuiApp:
-    cfg = AppConfig()
-    profile = copy.deepcopy(cfg.profile())
-    profile.engine = copy.deepcopy(engine.settings)
-    profile.sampling.max_tokens = max_tokens
-    return VllmTuiApp(cfg, profile, log_path, engine=engine, store_path=store)
+    return _make_app(engine, log_path, store, max_tokens)  # type: ignore[no-any-return]
 
 
-async def send(pilot: Any, text: str) -> None:
-    prompt = pilot.app.query_one(PromptInput)
-    prompt.focus()
-    prompt.insert(text)
-    await pilot.press("enter")
+ANSWER = "Hello! This tiny scripted model runs on vLLM with random weights."
 
 
 def answers(app: VllmTuiApp) -> list[AssistantMessage]:

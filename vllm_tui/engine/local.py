@@ -578,24 +578,15 @@ class LocalEngine:
     def _terminate(pids: set[int], grace: float = 10.0) -> None:
         import psutil
 
+        from vllm_tui.orphans import end_processes
+
         procs = []
         for pid in pids:
             try:
                 procs.append(psutil.Process(pid))
             except psutil.Error:
                 continue
-        for p in procs:
-            try:
-                p.terminate()
-            except psutil.Error:
-                pass
-        _gone, alive = psutil.wait_procs(procs, timeout=grace)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(alive, timeout=5)
+        end_processes(procs, grace)
 
 
 def _ensure_resource_tracker(log_path: Path) -> None:

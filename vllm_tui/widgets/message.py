@@ -74,8 +74,15 @@ class UserMessage(Static):
     BINDINGS: ClassVar[list[BindingType]] = MESSAGE_BINDINGS
     can_focus = True
 
+    SHOWN_CHARS = 4_000
+    """A longer prompt (a pasted log, say) is shown cut; the whole text is kept and sent."""
+
     def __init__(self, text: str, stored_id: int | None = None) -> None:
-        super().__init__(text, markup=False, classes="message user")
+        shown = text
+        if len(text) > self.SHOWN_CHARS:
+            rest = len(text) - self.SHOWN_CHARS
+            shown = f"{text[: self.SHOWN_CHARS]}\n… {rest:,} more characters (kept in full)"
+        super().__init__(shown, markup=False, classes="message user")
         self.text = text
         self.stored_id = stored_id
         """The row of this prompt in the chat store, if it is saved."""

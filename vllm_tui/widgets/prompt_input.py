@@ -7,7 +7,7 @@ every terminal, tmux and SSH pass through) and alt+enter.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import events
 from textual.binding import Binding, BindingType
@@ -45,6 +45,39 @@ class PromptInput(TextArea):
             placeholder="Ask something…  (enter sends · ctrl+j newline · esc stops)",
             **kwargs,  # type: ignore[arg-type]
         )
+        self._pastes: list[tuple[str, str]] = []
+
+    LARGE_PASTE = 64_000
+    """Characters above which a paste is held aside and shown as one marker line: the TextArea
+    re-wraps its whole document on edits, and a megabyte paste took minutes to land."""
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        if len(event.text) <= self.LARGE_PASTE:
+            return  # TextArea's own handler takes it
+        event.prevent_default()
+        if getattr(event, "_held", False):  # Textual may hand the same event to this method twice
+            return
+        event._held = True  # type: ignore[attr-defined]
+        lines = event.text.count("\n") + 1
+        marker = f"⟦paste {len(self._pastes) + 1}: {len(event.text):,} characters, {lines:,} lines⟧"
+        self._pastes.append((marker, event.text))
+        self.insert(marker)
+        self.notify(
+            f"Large paste held as {marker}: sent in full with the message (delete the marker to drop it).",
+            timeout=6,
+        )
+
+    @property
+    def full_text(self) -> str:
+        """The prompt with each large-paste marker replaced by what was pasted."""
+        text = self.text
+        for marker, pasted in self._pastes:
+            text = text.replace(marker, pasted, 1)
+        return text
+
+    def clear(self) -> Any:
+        self._pastes.clear()
+        return super().clear()
 
     async def _on_key(self, event: events.Key) -> None:
         # Terminals send alt+letter as ESC + letter, which Textual delivers with the letter as its
@@ -54,7 +87,7 @@ class PromptInput(TextArea):
             event.prevent_default()
 
     def action_submit(self) -> None:
-        self.post_message(self.Submitted(self, self.text))
+        self.post_message(self.Submitted(self, self.full_text))
 
     def action_newline(self) -> None:
         self.insert("\n")
