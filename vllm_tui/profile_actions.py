@@ -15,6 +15,7 @@ from textual.app import App
 
 if TYPE_CHECKING:
     from vllm_tui.config import AppConfig, Profile
+    from vllm_tui.engine.base import Engine
     from vllm_tui.gpu import GpuSampler
     from vllm_tui.screens.chat import ChatScreen
 
@@ -25,6 +26,7 @@ class ProfileActions(App[None]):
     config: AppConfig
     profile: Profile
     chat: ChatScreen
+    engine: Engine | None
     gpu_sampler: GpuSampler | None
     kv_cache_tokens: int | None
     config_path: Path | None
@@ -85,7 +87,9 @@ class ProfileActions(App[None]):
                 return
             self.run_worker(self.apply_profile(profile, reload=True), group="profile")
 
-        self.push_screen(ModelPickerScreen(self.config.profiles, load_recent()), done)
+        # A remote engine's models come from the server's /v1/models (listed when it connected).
+        served = list(getattr(self.engine, "models", None) or []) if self.profile.kind == "remote" else []
+        self.push_screen(ModelPickerScreen(self.config.profiles, load_recent(), server_models=served), done)
 
     async def apply_profile(self, profile: Profile, *, reload: bool) -> None:
         self.profile = profile

@@ -50,13 +50,15 @@ def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class PickerApp(App[None]):
-    def __init__(self, recent: list[str]) -> None:
+    def __init__(self, recent: list[str], served: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.recent = recent
+        self.served = served
         self.results: list[PickedModel | None] = []
 
     def on_mount(self) -> None:
-        self.push_screen(ModelPickerScreen(AppConfig().profiles, self.recent), self.results.append)
+        screen = ModelPickerScreen(AppConfig().profiles, self.recent, server_models=self.served)
+        self.push_screen(screen, self.results.append)
 
 
 async def wait_until(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -195,3 +197,14 @@ def test_model_picker_snapshot(hf_cache: Path, snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(110, 30), run_before=ready)
+
+
+async def test_models_of_the_attached_server_come_first(hf_cache: Path) -> None:
+    app = PickerApp([], served=("tiny-r1", "tiny-r1-b"))
+    async with app.run_test(size=(110, 36)) as pilot:
+        await wait_until(pilot, lambda: picker(app).cache_scan is not None)
+        assert labels(app)[:2] == ["server:tiny-r1", "server:tiny-r1-b"]
+        await pilot.press(*"r1-b")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [PickedModel(None, "tiny-r1-b")]

@@ -84,7 +84,7 @@ def scan_hf_cache(cache_dir: Path | None = None) -> CacheScan:
 
 @dataclass(frozen=True)
 class _Entry:
-    kind: Literal["profile", "cached", "recent", "typed"]
+    kind: Literal["server", "profile", "cached", "recent", "typed"]
     label: str
     detail: str
     profile_name: str | None = None
@@ -127,6 +127,7 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
 
     SECTIONS: ClassVar[dict[str, str]] = {
         "typed": "Path or Hub id",
+        "server": "Served by the attached server",
         "profile": "Profiles",
         "cached": "Hugging Face cache",
         "recent": "Recent paths",
@@ -138,9 +139,11 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
         recent_paths: Sequence[str] = (),
         *,
         hf_cache_dir: Path | None = None,
+        server_models: Sequence[str] = (),
     ) -> None:
         super().__init__()
-        self._entries: list[_Entry] = [
+        self._entries: list[_Entry] = [_Entry("server", m, "/v1/models", model=m) for m in server_models]
+        self._entries += [
             _Entry(
                 "profile",
                 name,
