@@ -135,7 +135,8 @@ class ChatScreen(MessageActions, Screen[None]):
         status = self.query_one(StatusLine)
         status.model = self.tui.profile.engine.model
         self.refresh_sampling()
-        if self.app.size.width < 100:
+        if self.app.size.width < 100 or not self.tui.config.ui.sidebar:
+            # At 80×24 the log needs the width; `ui.sidebar: false` in config.yaml hides it too.
             self.query_one("#sidebar").display = False
         self.gpu_panel_ref = self.query_one(GpuPanel)
         self.mounted = True
