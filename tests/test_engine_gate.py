@@ -1,10 +1,11 @@
-"""A profile that cannot work is refused before any engine starts (issue 10: TP 3 on a 28-head
-7B; here the same check on the tiny model's 4 heads), with the reason on screen."""
+"""A profile that cannot work is refused before any engine process starts (issue 10: TP 3 on a
+28-head 7B), with the reason on screen."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
@@ -49,7 +50,22 @@ async def test_app_refuses_tp3_before_any_engine_starts(tmp_path: Path, log_path
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: bool(app.query(Notice)), what="refusal")
         text = str(app.query_one(Notice).render())
-        assert "Settings refused before loading" in text
-        assert "must divide the model's 28 attention heads" in text
+        assert text.startswith("Tensor parallel size does not divide the model's attention heads"), text
+        assert "28 attention heads" in text
         assert app.query_one(StatusLine).state == "failed"
+        assert app.engine is None or not app.engine.pids  # type: ignore[attr-defined]
+
+
+async def test_app_refuses_more_gpus_than_visible(tmp_path: Path, log_path: Path, monkeypatch: Any) -> None:
+    """Where NVML sees GPUs, a tensor parallel size larger than their number is refused up front."""
+    import vllm_tui.gpu.count as count
+
+    monkeypatch.setattr(count, "visible_gpu_count", lambda: 2)
+    profile = Profile(engine=EngineSettings(model=str(_r1_7b_config(tmp_path)), tensor_parallel_size=4))
+    app = VllmTuiApp(AppConfig(), profile, log_path, store_path=tmp_path / "chats.sqlite3")
+    app._fail_fast = False  # type: ignore[attr-defined]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: bool(app.query(Notice)), what="refusal")
+        text = str(app.query_one(Notice).render())
+        assert "Settings refused before loading" in text and "only 2 GPUs visible" in text
         assert app.engine is None

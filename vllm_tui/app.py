@@ -181,7 +181,16 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         from vllm_tui.validation import validate_profile
 
         problems = [p for p in validate_profile(self.profile, visible_gpu_count()) if p.severity == "error"]
-        engine_problems = [p for p in problems if not p.field.startswith("sampling.")]
+        # The model itself (path, tokenizer, weights, heads vs tensor parallel size, context length)
+        # is checked by the engine's own pre-check and by vLLM, with more specific advice; here only
+        # what would otherwise fail deep inside vLLM: GPU counts and values outside vLLM's ranges.
+        engine_problems = [
+            p
+            for p in problems
+            if not p.field.startswith("sampling.")
+            and p.field not in ("engine.model", "engine.max_model_len")
+            and (p.field != "engine.tensor_parallel_size" or "GPU" in p.message)
+        ]
         if engine_problems:
             reason = "; ".join(f"{p.field.split('.')[-1]}: {p.message}" for p in engine_problems)
             advice = "Fix them in Settings (F2), then ctrl+r."

@@ -132,7 +132,7 @@ async def test_bad_model_path_shows_error_and_app_lives(tmp_path: Path, log_path
         await wait_until(pilot, lambda: bool(app.query(Notice)), what="error notice")
         notice = app.query_one(Notice)
         text = str(notice.render())
-        assert "Settings refused before loading" in text and "does not exist" in text
+        assert text.startswith("Model not found") and "does not exist" in text
         assert app.query_one(StatusLine).state == "failed"
         # Still usable: typing works, and sending explains instead of crashing.
         await type_and_send(pilot, "hello?")
