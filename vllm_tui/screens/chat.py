@@ -343,7 +343,12 @@ class ChatScreen(MessageActions, Screen[None]):
             self.notify("An answer is still streaming: esc stops it.", severity="warning", timeout=3)
             return
         if not self.engine_ready:
-            self.notify("The model is still loading; your prompt is kept.", severity="warning", timeout=3)
+            state = self.query_one(StatusLine).state
+            if state in ("failed", "stopped"):
+                text = "No engine is running; your prompt is kept. ctrl+r restarts it, F2/F3 change it."
+            else:
+                text = "The model is still loading; your prompt is kept."
+            self.notify(text, severity="warning", timeout=4)
             return
         event.prompt.clear()
         if self.editing is not None:

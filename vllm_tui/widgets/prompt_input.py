@@ -17,8 +17,11 @@ from textual.widgets import TextArea
 
 class PromptInput(TextArea):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "submit", "Send", id="prompt.send", priority=True),
-        Binding("ctrl+j,alt+enter", "newline", "Newline", id="prompt.newline", priority=True, show=False),
+        # Not priority bindings: those run when the key arrives, ahead of characters still queued
+        # for the prompt, so a fast burst ("hello" + enter from tmux send-keys, a quick typist over
+        # SSH) sent the text before it was typed. `_on_key` runs them in order instead.
+        Binding("enter", "submit", "Send", id="prompt.send"),
+        Binding("ctrl+j,alt+enter", "newline", "Newline", id="prompt.newline", show=False),
     ]
     """
     | Key | Action |
@@ -80,6 +83,18 @@ class PromptInput(TextArea):
         return super().clear()
 
     async def _on_key(self, event: events.Key) -> None:
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if binding.action in ("submit", "newline"):
+                event.prevent_default()
+                event.stop()
+                if getattr(event, "_prompt_done", False):  # Textual may hand an event here twice
+                    return
+                event._prompt_done = True  # type: ignore[attr-defined]
+                if binding.action == "submit":
+                    self.action_submit()
+                else:
+                    self.action_newline()
+                return
         # Terminals send alt+letter as ESC + letter, which Textual delivers with the letter as its
         # character: TextArea would type the letter and swallow the key, so the app's alt+ keys
         # (regenerate, copy, …) would never fire from the prompt. Let them through instead.
