@@ -123,22 +123,29 @@ class AssistantMessage(Vertical):
         self._answer_started_at: float | None = None
         self._tokens = 0
         self._last_stats_update = 0.0
+        # Built here, not in compose(): deltas can arrive before this widget has composed (the
+        # engine answers while the mount is still pending), and StreamingMarkdown buffers until then.
+        self._thinking = StreamingMarkdown(classes="thinking")
+        self._answer = StreamingMarkdown(classes="answer")
+        self._stats = Static("", markup=False, classes="stats")
+        self._block = Collapsible(
+            self._thinking, title="Thinking…", collapsed=False, classes="thinking-block"
+        )
+        self._block.display = False  # shown once the first thinking arrives
 
     def compose(self) -> ComposeResult:
         yield Static(self.model, markup=False, classes="message-header")
-        with Collapsible(title="Thinking…", collapsed=False, classes="thinking-block") as c:
-            c.display = False  # shown once the first thinking arrives
-            yield StreamingMarkdown(classes="thinking")
-        yield StreamingMarkdown(classes="answer")
-        yield Static("", markup=False, classes="stats")
+        yield self._block
+        yield self._answer
+        yield self._stats
 
     @property
     def thinking_text(self) -> str:
-        return self.query_one(".thinking", StreamingMarkdown).text
+        return self._thinking.text
 
     @property
     def answer_text(self) -> str:
-        return self.query_one(".answer", StreamingMarkdown).text
+        return self._answer.text
 
     @property
     def streaming(self) -> bool:
@@ -158,27 +165,28 @@ class AssistantMessage(Vertical):
         """Stream again into this message (continue): the finished Markdown views are swapped for
         open ones holding the same text, since a finished `StreamingMarkdown` takes no more."""
         for name in ("thinking", "answer"):
-            old = self.query_one(f".{name}", StreamingMarkdown)
+            old: StreamingMarkdown = getattr(self, f"_{name}")
             parent = old.parent
             assert isinstance(parent, Widget)
             fresh = StreamingMarkdown(old.text, classes=name)
             old.remove_class(name)  # so queries find the fresh one while the old one is removed
             parent.mount(fresh, after=old)
             old.remove()
+            setattr(self, f"_{name}", fresh)
         self.finish_reason = None
         self.error = None
         self.remove_class("stopped", "failed")
         self._started = time.monotonic()
         self._first_token_at = None
         self._tokens = 0
-        self.query_one(".stats", Static).update("continuing…")
+        self._stats.update("continuing…")
 
     def append_thinking(self, text: str, tokens: int = 0) -> None:
         self._count(tokens)
-        block = self.query_one(".thinking-block", Collapsible)
+        block = self._block
         if not block.display and self.show_thinking:
             block.display = True
-        self.query_one(".thinking", StreamingMarkdown).append(text)
+        self._thinking.append(text)
 
     def append_answer(self, text: str, tokens: int = 0) -> None:
         self._count(tokens)
@@ -188,12 +196,12 @@ class AssistantMessage(Vertical):
             if not text:
                 return
             self._answer_started_at = time.monotonic()
-            block = self.query_one(".thinking-block", Collapsible)
+            block = self._block
             if block.display:
                 thought = self._answer_started_at - (self._first_token_at or self._started)
                 block.title = "Thinking" if self.restored else f"Thought for {thought:.1f} s"
                 block.collapsed = True
-        self.query_one(".answer", StreamingMarkdown).append(text)
+        self._answer.append(text)
 
     def _count(self, tokens: int) -> None:
         now = time.monotonic()
@@ -205,19 +213,17 @@ class AssistantMessage(Vertical):
             self._last_stats_update = now
             elapsed = now - self._first_token_at
             if elapsed > 0:
-                self.query_one(".stats", Static).update(
-                    format_stats(None, live_rate=(self._tokens - 1) / elapsed)
-                )
+                self._stats.update(format_stats(None, live_rate=(self._tokens - 1) / elapsed))
 
     def finish(self, reason: FinishReason, stats: AnswerStats) -> None:
         self.finish_reason = reason
         self.stats = stats
-        for md in self.query(StreamingMarkdown):
+        for md in (self._thinking, self._answer):
             md.finish()
-        block = self.query_one(".thinking-block", Collapsible)
+        block = self._block
         if block.display and self._answer_started_at is None:
             block.title = "Thinking (no answer yet)" if reason != "stop" else "Thinking"
-        self.query_one(".stats", Static).update(format_stats(stats, reason))
+        self._stats.update(format_stats(stats, reason))
         self.set_class(reason == "abort", "stopped")
 
     def restore(
@@ -234,19 +240,19 @@ class AssistantMessage(Vertical):
         else:
             self.finish(reason, stats or AnswerStats())
         if stats is None or not stats.completion_tokens:
-            self.query_one(".stats", Static).update(note or _FINISH_LABEL.get(reason, ""))
+            self._stats.update(note or _FINISH_LABEL.get(reason, ""))
 
     def fail(self, title: str, reason: str, advice: str = "") -> None:
         self.error = title
-        for md in self.query(StreamingMarkdown):
+        for md in (self._thinking, self._answer):
             md.finish()
         text = f"✗ {title}: {reason}" + (f"\n  {advice}" if advice else "")
-        self.query_one(".stats", Static).update(text)
+        self._stats.update(text)
         self.add_class("failed")
 
     def set_thinking_visible(self, visible: bool) -> None:
         self.show_thinking = visible
-        block = self.query_one(".thinking-block", Collapsible)
+        block = self._block
         block.display = visible and bool(self.thinking_text)
 
 
