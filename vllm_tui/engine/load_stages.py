@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 
 from vllm_tui.engine.events import LoadProgress
+from vllm_tui.model_info import parse_vllm_kv_report
 
 _SHARDS = re.compile(r"Loading safetensors checkpoint shards:\s+(\d+)% Completed \| (\d+)/(\d+)")
 _CUDA_GRAPHS = re.compile(r"Capturing CUDA graphs?[^:]*:\s+(\d+)%")
-_KV_TOKENS = re.compile(r"(?:GPU|CPU|XPU) KV cache size:\s*([\d,]+) tokens")
 
 _STAGES: list[tuple[re.Pattern[str], str, float]] = [
     (re.compile(r"Resolved architecture|Using max model len"), "Reading model config", 0.04),
@@ -34,7 +34,6 @@ _STAGES: list[tuple[re.Pattern[str], str, float]] = [
         "Profiling memory",
         0.72,
     ),
-    (_KV_TOKENS, "Allocating KV cache", 0.78),
     (re.compile(r"Capturing CUDA graph"), "Capturing CUDA graphs", 0.82),
     (re.compile(r"Graph capturing finished"), "CUDA graphs captured", 0.94),
     (re.compile(r"init engine \(profile, create kv cache, warmup model\) took"), "Warming up", 0.97),
@@ -49,9 +48,10 @@ class StageTracker:
     kv_cache_tokens: int | None = None
 
     def feed(self, line: str) -> LoadProgress | None:
-        kv = _KV_TOKENS.search(line)
-        if kv:
-            self.kv_cache_tokens = int(kv.group(1).replace(",", ""))
+        kv = parse_vllm_kv_report(line)
+        if kv is not None:
+            self.kv_cache_tokens = kv
+            return self._advance("Allocating KV cache", 0.78)
         shards = _SHARDS.search(line)
         if shards:
             done, total = int(shards.group(2)), int(shards.group(3))

@@ -7,22 +7,18 @@ The parser's streaming method was renamed across vLLM releases (`extract_reasoni
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-R1_NAME = re.compile(r"(^|[^a-z0-9])r1([^a-z0-9]|$)", re.IGNORECASE)
+from vllm_tui.model_info import reasoning_parser_for
 
 
 def detect_reasoning_parser(setting: str, model: str, chat_template: str | None) -> str | None:
-    """ "auto" picks deepseek_r1 for R1 models (by name, or a template that opens <think>)."""
+    """The parser a profile's `reasoning_parser` setting means: "auto" asks `reasoning_parser_for`
+    (deepseek_r1 for R1 models, by name or by a template that opens <think>)."""
     if setting and setting != "auto":
         return None if setting == "none" else setting
-    if R1_NAME.search(model.replace("_", "-")):
-        return "deepseek_r1"
-    if chat_template and "<think>" in chat_template:
-        return "deepseek_r1"
-    return None
+    return reasoning_parser_for(model, chat_template)
 
 
 class ReasoningSplitter:

@@ -320,8 +320,10 @@ class RemoteEngine:
             self._emit(EngineFailed(exc.title, exc.reason, exc.advice))
             return
         self._max_model_len = int(card.get("max_model_len") or 0)
-        parser = detect_reasoning_parser(
-            self.profile.engine.reasoning_parser, f"{self._model} {card.get('root') or ''}", None
+        setting = self.profile.engine.reasoning_parser
+        # The served name may be an alias; the card's root is the model the server loaded.
+        parser = detect_reasoning_parser(setting, self._model, None) or detect_reasoning_parser(
+            setting, str(card.get("root") or ""), None
         )
         self._client_split = parser is not None
         self.ready.set()
