@@ -94,13 +94,6 @@ def main(argv: list[str] | None = None) -> int:
 
     route_vllm_logging(log_path)
 
-    # vLLM's spawned processes need multiprocessing's resource tracker, which passes sys.stderr's
-    # descriptor to its own process when it first starts. Inside the app sys.stderr is Textual's
-    # capture object with no real descriptor, so start the tracker now, while it still has one.
-    from multiprocessing import resource_tracker
-
-    resource_tracker.ensure_running()
-
     # vLLM's engine processes outlive an app killed with SIGKILL: end those of earlier runs now,
     # before this run's engine needs their memory.
     from vllm_tui import orphans
