@@ -324,3 +324,69 @@ async def test_dim_variant_and_initial_text() -> None:
         with pytest.raises(RuntimeError):
             widget.finish()
             widget.append("more")
+
+
+def count_layouts(widget: object) -> list[int]:
+    counter = [0]
+    original = widget.refresh  # type: ignore[attr-defined]
+
+    def counting(*regions: Region, **kwargs: bool) -> object:
+        counter[0] += bool(kwargs.get("layout"))
+        return original(*regions, **kwargs)
+
+    widget.refresh = counting  # type: ignore[attr-defined]
+    return counter
+
+
+async def test_fast_stream_grows_in_reserved_steps_with_few_layouts() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(40, 40)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        live = widget._live
+        layouts = count_layouts(live)
+        paragraph = "".join(f"word{n} " for n in range(400))  # one paragraph, ~70 rows at width 40
+        for i in range(0, len(paragraph), 40):  # ~8,000 characters a second
+            widget.append(paragraph[i : i + 40])
+            await asyncio.sleep(0.005)
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        rows = len(live._get_lines(live.size.width))
+        assert rows >= 60
+        assert widget.reserve_rows > 4, "a fast stream reserves several rows at a time"
+        assert layouts[0] <= rows // 3, "a layout only when the paragraph outgrew its reserved rows"
+        assert "word399" in rendered_text(widget)
+        widget.finish()
+        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        assert sum(child.size.height for child in widget.children) == rows, "finished: no blank rows left"
+
+
+async def test_slow_stream_reserves_no_blank_rows() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(40, 40)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        live = widget._live
+        for n in range(12):
+            widget.append(f"word{n} ")
+            await pilot.pause(0.06)
+            await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        assert widget.reserve_rows == 1
+        await pilot.pause(0.05)
+        assert live.size.height == len(live._get_lines(live.size.width))
+        assert "word11" in rendered_text(widget)
+
+
+async def test_open_fence_segment_grows_in_reserved_steps() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(60, 60)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        await feed(widget, "```\n" + "".join(f"line {n}\n" for n in range(40)))
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        await pilot.pause(0.05)
+        segment = widget._segments[-1]
+        assert segment.content_size.height % segment.reserve == 0
+        assert "line 39" in rendered_text(widget)
+        widget.append("```\n")
+        widget.finish()
+        await wait_until(pilot, lambda: not widget._segments)
+        await pilot.pause()
+        assert "line 39" in rendered_text(widget)

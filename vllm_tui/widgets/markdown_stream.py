@@ -25,6 +25,7 @@ C0 controls and C1 controls are replaced by visible symbols before anything is r
 from __future__ import annotations
 
 from functools import lru_cache
+from math import ceil
 from time import monotonic, perf_counter
 from typing import TYPE_CHECKING
 
@@ -38,16 +39,18 @@ from rich.theme import Theme
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.content import Content
+from textual.geometry import Region
 from textual.strip import Strip
-from textual.widget import Widget
 from textual.widgets import Static
 
 from vllm_tui.widgets.markdown_blocks import BlockSplitter, make_visible
+from vllm_tui.widgets.no_relayout import NoRelayout
 
 if TYPE_CHECKING:
     from rich.color import Color as RichColor
     from rich.console import Console, ConsoleOptions, RenderResult
     from rich.segment import Segment
+    from rich.style import Style
     from textual.app import App
     from textual.geometry import Size
 
@@ -65,7 +68,24 @@ FRAME_INTERVAL = 1 / 30
 layout and (with the view anchored to the bottom) a repaint of the whole screen, several ms each."""
 
 MAX_FRAME_INTERVAL = 0.25
+
+WORK_SMOOTHING = 0.25
+"""Weight of the latest flush in the smoothed per-flush work that sets the interval."""
 """Longest time between two flushes, however expensive a frame gets."""
+
+RESERVE_SECONDS = 0.25
+"""While it streams, the open block's height grows in steps of about this much text (in rows, from the
+measured stream rate; the rows not yet written stay blank). A frame that changes no height repaints
+only the rows that changed; one that does costs a layout of the whole screen and a repaint of every row
+that moved (the anchored log scrolls), about five times as much on the dev box. At 1,000 tok/s text
+grows by ~40 rows a second, so without this nearly every frame was a layout; a slow stream gets steps
+of one row, so no blank rows show."""
+
+MAX_RESERVE_ROWS = 12
+
+UNSETTLED_CHARS = 4_000
+"""Closed blocks stay in the live view (no layout when a block closes) until the view must grow anyway,
+or until they hold this many characters."""
 
 CPU_BUDGET = 0.15
 """Share of one core that this widget's own work (splitting, Markdown rendering) may take; past it,
@@ -166,21 +186,6 @@ def _rich_theme(app: App[object], dim: bool) -> Theme:
     return theme
 
 
-class _NoRelayout(Widget):
-    """Skips the second layout pass Textual schedules after every resize.
-
-    Textual sets the `virtual_size` reactive (declared with `layout=True`) of each widget that a layout
-    pass resized, so a growing answer costs two full layouts per frame. For widgets that do not scroll,
-    the pass that resized them already placed everything; `_size_updated(layout=False)` is Textual's own
-    way to record the size without asking for another pass. (Private hook: textual is pinned below 9.)
-    """
-
-    def _size_updated(
-        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
-    ) -> bool:
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
-
-
 def _is_empty(line: list[Segment], background: RichColor | None) -> bool:
     """A rendered line with no text and no background of its own (a code block's padding is not empty)."""
     return all(
@@ -189,7 +194,7 @@ def _is_empty(line: list[Segment], background: RichColor | None) -> bool:
     )
 
 
-class _MarkdownChunk(_NoRelayout):
+class _MarkdownChunk(NoRelayout):
     """Closed Markdown blocks (or the open prose block) drawn as one widget from cached lines.
 
     Each block is rendered on its own (the splitter guarantees that parses the same as the whole) and
@@ -203,11 +208,14 @@ class _MarkdownChunk(_NoRelayout):
     def __init__(self, owner: StreamingMarkdown) -> None:
         super().__init__()
         self._owner = owner
+        self.reserve = 1
+        """Height is a multiple of this many rows (see RESERVE_SECONDS); 1 for exact."""
         self.blocks: list[str] = []
         self.chars = 0
         self._rendered: list[tuple[tuple[object, ...], list[Strip]]] = []
         self._lines_key: tuple[object, ...] | None = None
         self._lines: list[Strip] = []
+        self._painting_style: Style | None = None
 
     def add_blocks(self, blocks: list[str]) -> None:
         self.blocks += blocks
@@ -215,13 +223,45 @@ class _MarkdownChunk(_NoRelayout):
         self._lines_key = None
         self.refresh(layout=True)
 
-    def set_source(self, source: str) -> None:
-        """Make the chunk hold exactly one block (the live view of the open block)."""
-        if self.blocks != [source]:
-            self.blocks = [source]
-            self.chars = len(source)
-            self._lines_key = None
+    def set_blocks(self, blocks: list[str], *, grow: bool = True) -> bool:
+        """Hold exactly `blocks` (the live view: closed blocks not yet settled, then the open block).
+
+        Within the rows already laid out only the rows that changed are repainted. If the blocks need
+        more (or fewer) rows: with `grow`, a layout is asked for; without, nothing changes and False is
+        returned, so the owner can settle closed blocks in the same layout.
+        """
+        if self.blocks == blocks:
+            return True
+        before = (self.blocks, self.chars, self._lines_key, self._lines)
+        self.blocks = list(blocks)
+        self.chars = sum(map(len, blocks))
+        self._lines_key = None
+        width = self.size.width
+        old = before[3] if before[2] is not None else None
+        if old is not None and width:
+            lines = self._get_lines(width)
+            if self.reserved_height(len(lines)) == self.size.height:
+                same = min(len(old), len(lines))
+                first = next((y for y in range(same) if old[y] != lines[y]), same)
+                end = max(len(old), len(lines))
+                if first < end:
+                    self.refresh(Region(0, first, width, end - first))
+                return True
+        if not grow:
+            self.blocks, self.chars, self._lines_key, self._lines = before
+            return False
+        if self.reserve > 1 or self is self._owner._live:
+            self.reserve = self._owner.reserve_rows  # a layout anyway: the step can follow the rate
+        self.refresh(layout=True)
+        return True
+
+    def set_reserve(self, reserve: int) -> None:
+        if reserve != self.reserve:
+            self.reserve = reserve
             self.refresh(layout=True)
+
+    def reserved_height(self, rows: int) -> int:
+        return -(-rows // self.reserve) * self.reserve
 
     def _render_block(self, source: str, width: int, dim: bool) -> list[Strip]:
         started = perf_counter()
@@ -256,7 +296,7 @@ class _MarkdownChunk(_NoRelayout):
         dim = self._owner.has_class("dim")
         # Keyed on the resolved base style, not on the styles' cache key: that changes whenever a
         # sibling is mounted (CSS is re-applied), which would re-render every block of the chunk.
-        style_key = (width, app.theme, dim, self.rich_style)
+        style_key = (width, app.theme, dim, self._base_style())
         key = (style_key, len(self.blocks))
         if key == self._lines_key:
             return self._lines
@@ -283,17 +323,29 @@ class _MarkdownChunk(_NoRelayout):
         return lines
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._get_lines(width))
+        return self.reserved_height(len(self._get_lines(width)))
+
+    def _base_style(self) -> Style:
+        # `rich_style` walks every ancestor (~0.1 ms); a full repaint asks for it on each row.
+        return self._painting_style if self._painting_style is not None else self.rich_style
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._painting_style = self.rich_style  # one lookup per paint, not two per row
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._painting_style = None
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         lines = self._get_lines(width)
+        style = self._base_style()
         if y < len(lines):
-            return lines[y].crop_extend(0, width, self.rich_style)
-        return Strip.blank(width, self.rich_style)
+            return lines[y].crop_extend(0, width, style)
+        return Strip.blank(width, style)
 
 
-class _FenceSegment(_NoRelayout, Static):
+class _FenceSegment(NoRelayout, Static):
     """Consecutive lines of a code fence that is still streaming: plain text, no highlighting.
 
     Segments are direct children of `StreamingMarkdown` (no wrapping container) because every
@@ -311,8 +363,33 @@ class _FenceSegment(_NoRelayout, Static):
     }
     """
 
+    reserve = 1
+    """Content height is a multiple of this while the segment is the one still growing."""
 
-class StreamingMarkdown(_NoRelayout):
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        rows = super().get_content_height(container, viewport, width)
+        return -(-rows // self.reserve) * self.reserve
+
+    def set_text(self, text: str, reserve: int) -> None:
+        """New text; a layout only when the reserved rows no longer fit it (see RESERVE_SECONDS), and
+        then the reserve follows the stream rate."""
+        content_size = self.content_size
+        if not content_size.width:
+            self.reserve = reserve
+            self.update(Content(text))
+            return
+        self.update(Content(text), layout=False)
+        if self.get_content_height(self.size, self.size, content_size.width) != content_size.height:
+            self.reserve = reserve
+            self.refresh(layout=True)
+
+    def set_reserve(self, reserve: int) -> None:
+        if reserve != self.reserve:
+            self.reserve = reserve
+            self.refresh(layout=True)
+
+
+class StreamingMarkdown(NoRelayout):
     """Markdown that grows by `append()`; closed blocks settle into a few rendered widgets.
 
     Add the `dim` class for the de-emphasised thinking block.
@@ -349,10 +426,14 @@ class StreamingMarkdown(_NoRelayout):
         self._live = _MarkdownChunk(self)
         self._live.add_class("-live")
         self._segments: list[_FenceSegment] = []
+        self._unsettled: list[str] = []
         self._fence_frozen_lines = 0
         self._flush_scheduled = False
         self._next_flush_at = 0.0
         self._render_cost = 0.0
+        self._work = 0.0
+        self._rows_per_second = 0.0
+        self._last_flush_at = 0.0
         self._finished = False
         if markdown:
             self.append(markdown)
@@ -398,6 +479,9 @@ class StreamingMarkdown(_NoRelayout):
         if self._finished:
             return
         self._finished = True
+        self._live.set_reserve(1)
+        if self._segments:
+            self._segments[-1].set_reserve(1)
         if self.is_mounted:
             self._flush()
 
@@ -434,28 +518,56 @@ class StreamingMarkdown(_NoRelayout):
     def _flush(self) -> None:
         self._flush_scheduled = False
         started = perf_counter()
+        # Open-block renders since the last flush (Textual's layout asked for them); renders during
+        # this flush are inside its own elapsed time, so the counter restarts at the end.
+        earlier, self._render_cost = self._render_cost, 0.0
         text = make_visible("".join(self._pending))
         self._pending.clear()
+        self._measure_rate(text)
         closed = self._splitter.feed(text) if text else []
         if self._finished:
             closed += self._splitter.close()
+        self._unsettled += closed
         with self.app.batch_update():
-            if closed:
-                self._add_closed(closed)
             self._update_open_block()
         self.call_after_refresh(self._frame_done, self._raw_len)
         # Space flushes out when the recurring work (this flush plus re-rendering the open block after
         # the previous one) gets expensive, e.g. a huge open list or table re-rendered each frame.
         # Textual's layout and repaint cost per frame is bounded by the screen size and paced by
         # FRAME_INTERVAL; closed blocks render once and are not counted.
-        work, self._render_cost = perf_counter() - started + self._render_cost, 0.0
-        interval = min(MAX_FRAME_INTERVAL, max(FRAME_INTERVAL, work / CPU_BUDGET))
+        work, self._render_cost = perf_counter() - started + earlier, 0.0
+        # Smoothed, so a one-off expensive flush (a big table closing) does not hold the next frames
+        # back for a quarter of a second; work that recurs every frame still spaces them out.
+        self._work = WORK_SMOOTHING * work + (1 - WORK_SMOOTHING) * self._work
+        interval = min(MAX_FRAME_INTERVAL, max(FRAME_INTERVAL, self._work / CPU_BUDGET))
         self._next_flush_at = monotonic() + interval
+
+    @property
+    def reserve_rows(self) -> int:
+        """Rows the open block's height grows by while streaming: about RESERVE_SECONDS of text."""
+        if self._finished:
+            return 1
+        return max(1, min(MAX_RESERVE_ROWS, ceil(self._rows_per_second * RESERVE_SECONDS)))
+
+    def _measure_rate(self, text: str) -> None:
+        now = monotonic()
+        elapsed = now - self._last_flush_at
+        self._last_flush_at = now
+        if elapsed <= 0 or elapsed > 1.0:
+            return  # the first flush, or after a pause: no rate to learn from
+        rows = max(text.count("\n"), len(text) / max(20, self.size.width))
+        self._rows_per_second = 0.3 * rows / elapsed + 0.7 * self._rows_per_second
 
     def _frame_done(self, length: int) -> None:
         """After the screen refresh that showed a flush: record progress."""
         self._displayed_len = max(self._displayed_len, length)
         self._frames_shown += 1
+
+    def _settle(self) -> None:
+        """Move the closed blocks the live view still shows into the closed chunks (asks for a layout)."""
+        if self._unsettled:
+            blocks, self._unsettled = self._unsettled, []
+            self._add_closed(blocks)
 
     def _add_closed(self, blocks: list[str]) -> None:
         current = self._chunks[-1] if self._chunks else None
@@ -481,9 +593,19 @@ class StreamingMarkdown(_NoRelayout):
         if info is None:
             if self._segments:
                 self._close_fence_view()
-            self._live.set_source(splitter.open_text)
+                self._settle()  # the fence view's rows go: a layout anyway
+            blocks = [*self._unsettled, splitter.open_text]
+            if self._unsettled and (
+                self._finished
+                or sum(map(len, self._unsettled)) > UNSETTLED_CHARS
+                or not self._live.set_blocks(blocks, grow=False)
+            ):
+                self._settle()
+                blocks = [splitter.open_text]
+            self._live.set_blocks(blocks)
             return
-        self._live.set_source("")
+        self._settle()  # closed blocks go above the fence segments
+        self._live.set_blocks([""])
         body = splitter.open_lines[1:]
         fresh: list[_FenceSegment] = []
         while len(body) - self._fence_frozen_lines >= FENCE_SEGMENT_LINES or not self._segments:
@@ -491,13 +613,14 @@ class StreamingMarkdown(_NoRelayout):
                 # The current segment is full: give it its final text and start the next one.
                 end = self._fence_frozen_lines + FENCE_SEGMENT_LINES
                 self._segments[-1].update(Content("".join(body[self._fence_frozen_lines : end])[:-1]))
+                self._segments[-1].set_reserve(1)
                 self._segments[-1].remove_class("-last")
                 self._fence_frozen_lines = end
             segment = _FenceSegment(Content(""), classes="-last" if self._segments else "-first -last")
             self._segments.append(segment)
             fresh.append(segment)
         tail = "".join(body[self._fence_frozen_lines :]) + splitter.partial
-        self._segments[-1].update(Content(tail.removesuffix("\n")))
+        self._segments[-1].set_text(tail.removesuffix("\n"), self.reserve_rows)
         if fresh:
             self.mount_all(fresh, before=self._live)
 

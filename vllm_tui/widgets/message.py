@@ -123,6 +123,7 @@ class AssistantMessage(Vertical):
         self._answer_started_at: float | None = None
         self._tokens = 0
         self._last_stats_update = 0.0
+        self._live_rate_shown = False
         # Built here, not in compose(): deltas can arrive before this widget has composed (the
         # engine answers while the mount is still pending), and StreamingMarkdown buffers until then.
         self._thinking = StreamingMarkdown(classes="thinking")
@@ -213,7 +214,10 @@ class AssistantMessage(Vertical):
             self._last_stats_update = now
             elapsed = now - self._first_token_at
             if elapsed > 0:
-                self._stats.update(format_stats(None, live_rate=(self._tokens - 1) / elapsed))
+                # One short line, the same height as the last one: no layout needed after the first.
+                rate = (self._tokens - 1) / elapsed
+                self._stats.update(format_stats(None, live_rate=rate), layout=not self._live_rate_shown)
+                self._live_rate_shown = True
 
     def finish(self, reason: FinishReason, stats: AnswerStats) -> None:
         self.finish_reason = reason
