@@ -3,9 +3,12 @@
 One engine is loaded once. The same request (fixed token count, `ignore_eos`) is streamed by a bare
 loop on vLLM's `AsyncLLM` (raw), then typed into the real app running headless with every widget
 (delivered: first token on screen → last token on screen), then raw again. The figure is
-delivered / mean(raw), measured in one run.
+delivered / mean(raw), measured in one run. Also reported, to tell where a shortfall comes from: tokens
+per engine output (above 1 when the in-process frontend fell behind and vLLM merged outputs), the
+engine thread's CPU per token, and the UI thread's CPU share.
 
     python -m bench.delivered --model PATH [--tp 2] [--tokens 512] [--json out.json] [--svg shot.svg]
+        [--switch-interval-ms 1]   # also: the app with another GIL switch interval, between raw runs
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ async def raw_stream(llm: Any, prompt_ids: list[int], tokens: int) -> dict[str, 
     params = SamplingParams(
         temperature=0.6, top_p=0.95, max_tokens=tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA
     )
+    cpu0 = time.thread_time()  # this coroutine runs in the engine thread
     start = time.perf_counter()
     first = last = 0.0
-    count = 0
+    count = outputs = 0
     rid = f"raw-{time.time_ns()}"
     async for out in llm.generate({"prompt_token_ids": prompt_ids}, params, request_id=rid):
         now = time.perf_counter()
@@ -43,8 +47,15 @@ async def raw_stream(llm: Any, prompt_ids: list[int], tokens: int) -> dict[str, 
         if n and not count:
             first = now
         count += n
+        outputs += 1
         last = now
-    return {"tokens": count, "ttft_s": first - start, "tok_s": (count - 1) / (last - first)}
+    return {
+        "tokens": count,
+        "ttft_s": first - start,
+        "tok_s": (count - 1) / (last - first),
+        "tokens_per_output": count / max(1, outputs),
+        "engine_thread_cpu_ms_per_token": 1000 * (time.thread_time() - cpu0) / max(1, count),
+    }
 
 
 def run_raw(engine: Any, tokens: int) -> dict[str, float]:
@@ -57,10 +68,21 @@ def run_raw(engine: Any, tokens: int) -> dict[str, float]:
     return fut.result(timeout=600)
 
 
+def _engine_thread_time(engine: Any) -> float:
+    async def read() -> float:
+        return time.thread_time()
+
+    return asyncio.run_coroutine_threadsafe(read(), engine._loop).result(timeout=30)
+
+
 async def run_app(
     engine: Any, tokens: int, store: Path, log_path: Path, svg: Path | None
 ) -> dict[str, float]:
+    """Type the prompt into the real app (headless) and time the answer until its last token is on
+    screen. With `svg`, a screenshot is taken mid-answer instead (that run is not timed)."""
     from vllm_tui.app import VllmTuiApp
+    from vllm_tui.engine.events import ReasoningDelta, TextDelta
+    from vllm_tui.widgets.markdown_stream import StreamingMarkdown
     from vllm_tui.widgets.message import AssistantMessage
     from vllm_tui.widgets.prompt_input import PromptInput
 
@@ -68,30 +90,46 @@ async def run_app(
     profile = Profile(name="bench", engine=engine.settings)
     profile.sampling = SamplingSettings(max_tokens=tokens, ignore_eos=True)
     app = VllmTuiApp(cfg, profile, log_path, engine=engine, store_path=store)
+    deltas = [0, 0]  # events, tokens: the engine merges outputs the frontend has not picked up yet
     async with app.run_test(size=(130, 40)) as pilot:
         while not app.chat.engine_ready:
             await pilot.pause(0.05)
         await pilot.pause(1.5)  # a GPU sample or two for the sidebar
+        emit = engine._emit
+
+        def counting(event: Any) -> None:
+            if isinstance(event, (TextDelta, ReasoningDelta)) and event.tokens:
+                deltas[0] += 1
+                deltas[1] += event.tokens
+            emit(event)
+
+        engine._emit = counting
+        engine_cpu0, ui_cpu0 = _engine_thread_time(engine), time.thread_time()
         prompt = app.query_one(PromptInput)
         prompt.insert(PROMPT)
         await pilot.press("enter")
         while not app.query(AssistantMessage):
             await asyncio.sleep(0.002)
         msg = app.query_one(AssistantMessage)
-        views = list(msg.query("StreamingMarkdown"))
+        views = list(msg.query(StreamingMarkdown))
 
         def shown() -> int:
-            return sum(v.displayed_length for v in views)  # type: ignore[attr-defined]
+            return sum(v.displayed_length for v in views)
 
-        shot_taken = svg is None
-        while msg.streaming or shown() < sum(len(v.text) for v in views):  # type: ignore[attr-defined]
-            if not shot_taken and msg._tokens >= tokens // 2:
+        # Light polling while it streams (the benchmark must not add work to the UI thread).
+        while msg.streaming:
+            if svg is not None and msg._tokens >= tokens // 2:
                 app.save_screenshot(filename=svg.name, path=str(svg.parent))
-                shot_taken = True
-            await asyncio.sleep(0.002)
+                svg = None
+            await asyncio.sleep(0.02)
+        while shown() < sum(len(v.text) for v in views):
+            await asyncio.sleep(0.001)
         # From the UI receiving the first token to the last token on screen: the lag of the final
         # frame counts against the app.
         last = time.monotonic()
+        ui_cpu = time.thread_time() - ui_cpu0
+        engine._emit = emit
+        engine_cpu = _engine_thread_time(engine) - engine_cpu0
         first = msg._first_token_at or last
         stats = msg.stats
         assert stats is not None
@@ -100,6 +138,9 @@ async def run_app(
             "ttft_s": stats.time_to_first_token or 0.0,
             "engine_tok_s": stats.tokens_per_second or 0.0,
             "tok_s": (stats.completion_tokens - 1) / (last - first),
+            "tokens_per_output": deltas[1] / max(1, deltas[0]),
+            "engine_thread_cpu_ms_per_token": 1000 * engine_cpu / max(1, stats.completion_tokens),
+            "ui_thread_cpu_percent": 100 * ui_cpu / (last - first) if last > first else 0.0,
         }
         await pilot.pause(0.1)
     return result
@@ -114,7 +155,10 @@ def main() -> int:
     ap.add_argument("--enforce-eager", action="store_true")
     ap.add_argument("--gpu-memory-utilization", type=float, default=0.9)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--svg", type=Path, help="save a screenshot of the app mid-answer")
+    ap.add_argument("--svg", type=Path, help="screenshot of the app mid-answer (an extra, untimed run)")
+    ap.add_argument(
+        "--switch-interval-ms", type=float, help="also run the app with this GIL switch interval (a variant)"
+    )
     args = ap.parse_args()
 
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
@@ -143,11 +187,34 @@ def main() -> int:
         print(log_path.read_text()[-4000:], file=sys.stderr)
         return 1
     load_s = time.perf_counter() - started
+    variant: dict[str, Any] = {}
     try:
         run_raw(engine, 32)  # warm-up
         raw1 = run_raw(engine, args.tokens)
-        app = asyncio.run(run_app(engine, args.tokens, work / "chats.sqlite3", log_path, args.svg))
+        app = asyncio.run(run_app(engine, args.tokens, work / "chats-1.sqlite3", log_path, None))
         raw2 = run_raw(engine, args.tokens)
+        if args.switch_interval_ms is not None:
+            # The same app with the interpreter's GIL switch interval changed, between two more raw runs.
+            default_interval = sys.getswitchinterval()
+            sys.setswitchinterval(args.switch_interval_ms / 1000)
+            try:
+                other = asyncio.run(run_app(engine, args.tokens, work / "chats-2.sqlite3", log_path, None))
+            finally:
+                sys.setswitchinterval(default_interval)
+            raw3 = run_raw(engine, args.tokens)
+            variant = {
+                "switch_interval_ms": args.switch_interval_ms,
+                "raw_tok_s": [round(raw2["tok_s"], 1), round(raw3["tok_s"], 1)],
+                "app_tok_s": round(other["tok_s"], 1),
+                "app_engine_tok_s": round(other["engine_tok_s"], 1),
+                "delivered_over_raw": round(other["tok_s"] / (raw2["tok_s"] + raw3["tok_s"]) * 2, 3),
+                "app_tokens_per_output": round(other["tokens_per_output"], 2),
+                "app_engine_thread_cpu_ms_per_token": round(other["engine_thread_cpu_ms_per_token"], 3),
+                "app_ui_thread_cpu_percent": round(other["ui_thread_cpu_percent"], 1),
+            }
+        if args.svg is not None:
+            # Not timed: the screenshot itself holds the UI thread for a while.
+            asyncio.run(run_app(engine, args.tokens, work / "chats-3.sqlite3", log_path, args.svg))
     finally:
         t0 = time.perf_counter()
         pids = engine.pids
@@ -170,6 +237,12 @@ def main() -> int:
         "app_engine_tok_s": round(app["engine_tok_s"], 1),
         "app_ttft_ms": round(app["ttft_s"] * 1000, 1),
         "delivered_over_raw": round(app["tok_s"] / raw_mean, 3),
+        "raw_tokens_per_output": round(raw1["tokens_per_output"], 2),
+        "app_tokens_per_output": round(app["tokens_per_output"], 2),
+        "raw_engine_thread_cpu_ms_per_token": round(raw1["engine_thread_cpu_ms_per_token"], 3),
+        "app_engine_thread_cpu_ms_per_token": round(app["engine_thread_cpu_ms_per_token"], 3),
+        "app_ui_thread_cpu_percent": round(app["ui_thread_cpu_percent"], 1),
+        "variant": variant,
         "shutdown_s": round(shutdown_s, 1),
         "engine_processes": len(pids),
         "engine_processes_left": len(left),
