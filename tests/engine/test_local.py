@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from vllm_tui.engine.events import (
     ReasoningDelta,
     TextDelta,
 )
-from vllm_tui.engine.local import LocalEngine, _alive
+from vllm_tui.engine.local import GIL_SWITCH_INTERVAL, LocalEngine, _alive
 from vllm_tui.engine.request import ChatRequest, ChatTurn
 
 pytestmark = pytest.mark.engine
@@ -44,6 +45,11 @@ def test_streams_thinking_then_answer(engine: LocalEngine, engine_events: Record
     assert done.stats.completion_tokens == 40
     assert done.stats.reasoning_tokens >= 11
     assert done.stats.time_to_first_token is not None and done.stats.tokens_per_second
+
+
+def test_in_process_engine_shortens_the_gil_switch_interval(engine: LocalEngine) -> None:
+    # The engine thread must win the GIL back from a busy UI within a millisecond (bench/delivered.py).
+    assert sys.getswitchinterval() <= GIL_SWITCH_INTERVAL
 
 
 def test_stop_aborts_and_next_prompt_works(engine: LocalEngine, engine_events: Recorder) -> None:

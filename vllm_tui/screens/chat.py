@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from vllm_tui.engine.events import (
     AnswerFailed,
@@ -29,6 +29,7 @@ from vllm_tui.screens.chat_actions import MessageActions
 from vllm_tui.store import StoreError
 from vllm_tui.widgets.engine_card import EngineCard
 from vllm_tui.widgets.gpu_panel import GpuPanel
+from vllm_tui.widgets.key_footer import KeyFooter
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.samples import SamplesView
@@ -127,7 +128,7 @@ class ChatScreen(MessageActions, Screen[None]):
                 yield EngineCard(self.tui.profile.engine.model, self.tui.profile.engine.tensor_parallel_size)
                 yield GpuPanel(id="gpus")
         yield PromptInput(id="prompt")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#log", VerticalScroll).anchor()

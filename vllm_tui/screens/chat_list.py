@@ -18,12 +18,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from vllm_tui.store import Chat, SearchHit, StoreError
 from vllm_tui.store.export import resolve_export_path
+from vllm_tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from vllm_tui.store import ChatStore
@@ -115,7 +116,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 yield Label("", id="chat-list-edit-label")
                 yield Input(id="chat-list-edit")
             yield Static("", id="chat-list-confirm")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.reload(select=self.current_chat_id)

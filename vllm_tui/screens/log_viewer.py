@@ -9,7 +9,9 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
+
+from vllm_tui.widgets.key_footer import KeyFooter
 
 _TAIL_BYTES = 2 << 20
 
@@ -43,7 +45,7 @@ class LogViewer(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(f"Log: {self.path}", id="log-title", markup=False)
         yield Log(highlight=False, auto_scroll=True)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.action_reload()

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, Select, Static, Switch
+from textual.widgets import Input, Label, Select, Static, Switch
 from textual.worker import Worker, WorkerState
 
 from vllm_tui.config import (
@@ -42,6 +42,7 @@ from vllm_tui.model_info import (
     reasoning_parser_for,
 )
 from vllm_tui.validation import check_profile_name, validate_profile
+from vllm_tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -330,7 +331,7 @@ class SettingsScreen(Screen[SettingsResult | None]):
                 notes = Static("", id="notes")
                 notes.border_title = "Notes"
                 yield notes
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._refresh_form()
