@@ -5,9 +5,9 @@
 #     roofline  the 7B bandwidth roofline on one GPU
 #     d15, d7   delivered vs raw, 1.5B / 7B on one GPU       d7tp2  7B with tensor parallel 2
 #     peer      transformers + TextIteratorStreamer, 1.5B and 7B
-# A 600 s command holds about two delivered runs on a warm host. Each delivered run also runs the app
-# with Python's default 5 ms GIL switch interval (the app sets 1 ms; a variant between raw runs) and
-# takes its screenshot in an extra, untimed run.
+# A 600 s command holds about two delivered runs on a warm host. Each delivered run times the app
+# several times, raw runs between (APP_RUNS, see bench/delivered.py --app-runs), and takes its
+# screenshot in an extra, untimed run.
 set -u
 ck=/tmp/ck
 mkdir -p "$ck" "$OUT"
@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED=1 VLLM_WORKER_MULTIPROC_METHOD=spawn
 build() { [ -f "$ck/$1/config.json" ] || python3 scripts/random_checkpoint.py "$ck/$1" --arch "$1" --device cuda; }
 run() { local name=$1; shift; echo "== $name"; timeout "${LIMIT:-290}" "$@" > "$OUT/$name.log" 2>&1; echo "rc=$?"; tail -c 1500 "$OUT/$name.log" | grep -av '^\s*$' | tail -24; }
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader
-delivered="python3 -m bench.delivered --switch-interval-ms 5"
+delivered="python3 -m bench.delivered --app-runs ${APP_RUNS:-default,default,nogpu,switch5}"
 for job in "$@"; do
   case "$job" in
     roofline) build 7b && run roofline python3 -m bench.roofline --model "$ck/7b" --json "$OUT/roofline-7b.json" ;;
