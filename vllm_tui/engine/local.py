@@ -600,10 +600,11 @@ def _share_the_interpreter() -> None:
 
     vLLM's frontend (socket receive, detokenising, our reasoning split) runs in this process, in the
     engine thread. Each decode step it wakes and must take the GIL from the UI thread, which holds it
-    through a frame; with Python's default 5 ms interval it fell behind a 470 tok/s engine, vLLM
-    merged outputs (1.4 tokens per output) and the app showed 0.72 of raw speed. With 1 ms: 1.04
-    tokens per output, 0.96 (bench/delivered.py on the GPU host, docs/benchmarks.md). Process-wide,
-    and only ever lowered here, never raised.
+    through a frame. With Python's default 5 ms interval a 1.5B stream at ~450 tok/s (2.2 ms a step)
+    arrived 1.3 tokens per output on the GPU host (vLLM merges the steps the frontend has not picked
+    up), with 1 ms 1.04: each step reaches the screen's next frame instead of in pairs. Throughput
+    was the same within that host's run-to-run noise (docs/benchmarks.md). Process-wide, and only
+    ever lowered here, never raised.
     """
     if sys.getswitchinterval() > GIL_SWITCH_INTERVAL:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
