@@ -14,7 +14,11 @@ import json
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+from textual.pilot import Pilot
 
 from bench.synthetic import prose_tokens
 from vllm_tui.app import VllmTuiApp
@@ -48,7 +52,10 @@ class _NoEngine:
         return ["synthetic"]
 
 
-async def run(rate: float, seconds: float, thinking_share: float) -> dict[str, float]:
+@asynccontextmanager
+async def streaming_app() -> AsyncIterator[tuple[VllmTuiApp, Pilot[None], _NoEngine, str]]:
+    """The real app, headless, with a prompt sent: yields it, its pilot, the stand-in engine whose
+    `emit` feeds the chat screen, and the request id the answer's events must carry."""
     engine = _NoEngine()
     profile = Profile(name="bench", engine=EngineSettings(model="synthetic"))
     app = VllmTuiApp(AppConfig(), profile, Path("/tmp/vllm-tui-bench.log"), engine=engine,  # type: ignore[arg-type]
@@ -58,7 +65,17 @@ async def run(rate: float, seconds: float, thinking_share: float) -> dict[str, f
             await pilot.pause(0.02)
         app.chat.ask("stream something")
         await pilot.pause(0.2)
-        rid = engine.submitted[-1]
+        yield app, pilot, engine, engine.submitted[-1]  # type: ignore[misc]
+
+
+def report(result: dict[str, object], path: Path | None) -> None:
+    print(json.dumps(result))
+    if path:
+        path.write_text(json.dumps(result, indent=2))
+
+
+async def run(rate: float, seconds: float, thinking_share: float) -> dict[str, float]:
+    async with streaming_app() as (_app, pilot, engine, rid):
         tokens = prose_tokens(int(rate * seconds) + 10)
         n_think = int(len(tokens) * thinking_share)
         done = threading.Event()
@@ -96,10 +113,7 @@ def main() -> int:
     ap.add_argument("--thinking-share", type=float, default=0.5)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    result = asyncio.run(run(args.rate, args.seconds, args.thinking_share))
-    print(json.dumps(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(dict(asyncio.run(run(args.rate, args.seconds, args.thinking_share))), args.json)
     return 0
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
 import sys
 import threading
@@ -32,10 +31,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench.chat_load import _NoEngine
+from bench.chat_load import report, streaming_app
 from bench.synthetic import prose_tokens
-from vllm_tui.app import VllmTuiApp
-from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.engine.events import AnswerFinished, AnswerStats, TextDelta
 
 
@@ -106,17 +103,8 @@ def _run_source(rate: float, steps: int, work_us: float, sink: Callable[[int], N
 
 
 async def _through_app(rate: float, steps: int, work_us: float) -> dict[str, Any]:
-    engine = _NoEngine()
-    profile = Profile(name="bench", engine=EngineSettings(model="synthetic"))
-    app = VllmTuiApp(AppConfig(), profile, Path("/tmp/vllm-tui-bench.log"), engine=engine,  # type: ignore[arg-type]
-                     store_path=Path(f"/tmp/vllm-tui-bench-{time.time_ns()}.sqlite3"))
     tokens = prose_tokens(steps + 10)
-    async with app.run_test(size=(130, 40)) as pilot:
-        while not app.chat.engine_ready:
-            await pilot.pause(0.02)
-        app.chat.ask("stream something")
-        await pilot.pause(0.2)
-        rid = engine.submitted[-1]
+    async with streaming_app() as (_app, pilot, engine, rid):
         out: dict[str, Any] = {}
 
         def frontend() -> None:
@@ -164,10 +152,7 @@ def main() -> int:
     ap.add_argument("--switch-interval", type=float, help="sys.setswitchinterval() before the runs (s)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    result = run(args.rate, args.seconds, args.work_us, args.switch_interval)
-    print(json.dumps(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(run(args.rate, args.seconds, args.work_us, args.switch_interval), args.json)
     return 0
 
 
