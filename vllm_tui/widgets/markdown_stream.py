@@ -194,7 +194,22 @@ def _is_empty(line: list[Segment], background: RichColor | None) -> bool:
     )
 
 
-class _MarkdownChunk(NoRelayout):
+class _ReservedRows(NoRelayout):
+    """A widget whose content height is a multiple of `reserve` rows (see RESERVE_SECONDS)."""
+
+    reserve = 1
+    """Rows the height grows by; 1 for exact."""
+
+    def reserved_height(self, rows: int) -> int:
+        return -(-rows // self.reserve) * self.reserve
+
+    def set_reserve(self, reserve: int) -> None:
+        if reserve != self.reserve:
+            self.reserve = reserve
+            self.refresh(layout=True)
+
+
+class _MarkdownChunk(_ReservedRows):
     """Closed Markdown blocks (or the open prose block) drawn as one widget from cached lines.
 
     Each block is rendered on its own (the splitter guarantees that parses the same as the whole) and
@@ -208,8 +223,6 @@ class _MarkdownChunk(NoRelayout):
     def __init__(self, owner: StreamingMarkdown) -> None:
         super().__init__()
         self._owner = owner
-        self.reserve = 1
-        """Height is a multiple of this many rows (see RESERVE_SECONDS); 1 for exact."""
         self.blocks: list[str] = []
         self.chars = 0
         self._rendered: list[tuple[tuple[object, ...], list[Strip]]] = []
@@ -250,18 +263,10 @@ class _MarkdownChunk(NoRelayout):
         if not grow:
             self.blocks, self.chars, self._lines_key, self._lines = before
             return False
-        if self.reserve > 1 or self is self._owner._live:
-            self.reserve = self._owner.reserve_rows  # a layout anyway: the step can follow the rate
+        # Only the live view is set this way; a layout anyway, so the step can follow the rate.
+        self.reserve = self._owner.reserve_rows
         self.refresh(layout=True)
         return True
-
-    def set_reserve(self, reserve: int) -> None:
-        if reserve != self.reserve:
-            self.reserve = reserve
-            self.refresh(layout=True)
-
-    def reserved_height(self, rows: int) -> int:
-        return -(-rows // self.reserve) * self.reserve
 
     def _render_block(self, source: str, width: int, dim: bool) -> list[Strip]:
         started = perf_counter()
@@ -345,7 +350,7 @@ class _MarkdownChunk(NoRelayout):
         return Strip.blank(width, style)
 
 
-class _FenceSegment(NoRelayout, Static):
+class _FenceSegment(_ReservedRows, Static):
     """Consecutive lines of a code fence that is still streaming: plain text, no highlighting.
 
     Segments are direct children of `StreamingMarkdown` (no wrapping container) because every
@@ -363,12 +368,9 @@ class _FenceSegment(NoRelayout, Static):
     }
     """
 
-    reserve = 1
-    """Content height is a multiple of this while the segment is the one still growing."""
-
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        rows = super().get_content_height(container, viewport, width)
-        return -(-rows // self.reserve) * self.reserve
+        # Reserved rows only while this is the segment still growing (frozen ones are set to 1).
+        return self.reserved_height(super().get_content_height(container, viewport, width))
 
     def set_text(self, text: str, reserve: int) -> None:
         """New text; a layout only when the reserved rows no longer fit it (see RESERVE_SECONDS), and
@@ -380,11 +382,6 @@ class _FenceSegment(NoRelayout, Static):
             return
         self.update(Content(text), layout=False)
         if self.get_content_height(self.size, self.size, content_size.width) != content_size.height:
-            self.reserve = reserve
-            self.refresh(layout=True)
-
-    def set_reserve(self, reserve: int) -> None:
-        if reserve != self.reserve:
             self.reserve = reserve
             self.refresh(layout=True)
 
