@@ -54,8 +54,12 @@ class BlockSplitter:
 
     def __init__(self) -> None:
         self._partial = ""
+        self._start_block()
+
+    def _start_block(self) -> None:
+        """Forget the block just closed (or start the first): its lines and what was learnt of it."""
         self._lines: list[str] = []
-        self._joined: str | None = ""
+        self._joined: str | None = None
         self._fence: tuple[str, int] | None = None
         self._fence_is_block = False
         self._has_content = False
@@ -119,15 +123,7 @@ class BlockSplitter:
 
     def _emit(self, closed: list[str]) -> None:
         closed.append("".join(self._lines))
-        self._lines = []
-        self._joined = None
-        self._fence = None
-        self._fence_is_block = False
-        self._has_content = False
-        self._in_list = False
-        self._indented_code = False
-        self._blank_after = False
-        self._heading_done = False
+        self._start_block()
 
     def _line(self, line: str, closed: list[str]) -> None:
         self._joined = None
