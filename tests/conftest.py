@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.engine.remote_server import ScriptedServer
 from tests.support import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,3 +100,12 @@ def app_engine(engine: Any, engine_events: Recorder) -> Iterator[Any]:
     """The shared engine lent to an App for one test, then handed back to the recorder."""
     yield engine
     engine.attach(engine_events)
+
+
+@pytest.fixture(scope="module")
+def scripted() -> Iterator[ScriptedServer]:
+    """A scripted OpenAI-compatible server on 127.0.0.1 (tests/engine/remote_server.py), one per module."""
+    server = ScriptedServer()
+    server.start()
+    yield server
+    server.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ from vllm_tui.widgets.message import AssistantMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 
 SECRET = "sk-reliability-test-5ecret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _files_holding(root: Path, needle: bytes) -> list[Path]:

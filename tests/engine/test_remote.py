@@ -69,14 +69,6 @@ def plain_server(_plain_server: VllmServer) -> VllmServer:
     return _plain_server
 
 
-@pytest.fixture(scope="module")
-def scripted() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def make_engine() -> Iterator[MakeEngine]:
     engines: list[RemoteEngine] = []
