@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import threading
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from bench.report import report
 from bench.synthetic import prose_tokens
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
@@ -66,12 +66,6 @@ async def streaming_app() -> AsyncIterator[tuple[VllmTuiApp, Pilot[None], _NoEng
         app.chat.ask("stream something")
         await pilot.pause(0.2)
         yield app, pilot, engine, engine.submitted[-1]  # type: ignore[misc]
-
-
-def report(result: dict[str, object], path: Path | None) -> None:
-    print(json.dumps(result))
-    if path:
-        path.write_text(json.dumps(result, indent=2))
 
 
 async def run(rate: float, seconds: float, thinking_share: float) -> dict[str, float]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.report import report
 from vllm_tui.config import AppConfig, EngineSettings, Profile, SamplingSettings
 
 PROMPT = "Write a long story about a lighthouse keeper."
@@ -350,9 +350,7 @@ def main() -> int:
         "engine_processes": len(pids),
         "engine_processes_left": len(left),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(result, args.json, indent=2)
     return 0
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.delivered import raw_stream
+from bench.report import report
 
 
 def _value(text: str) -> Any:
@@ -27,25 +29,6 @@ def _value(text: str) -> Any:
         return int(text)
     except ValueError:
         return text
-
-
-async def _stream(llm: Any, ids: list[int], tokens: int) -> float:
-    from vllm import SamplingParams
-    from vllm.sampling_params import RequestOutputKind
-
-    params = SamplingParams(
-        temperature=0.6, top_p=0.95, max_tokens=tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA
-    )
-    first = last = 0.0
-    count = 0
-    async for out in llm.generate({"prompt_token_ids": ids}, params, request_id=f"opt-{time.time_ns()}"):
-        now = time.perf_counter()
-        n = len(out.outputs[0].token_ids)
-        if n and not count:
-            first = now
-        count += n
-        last = now
-    return (count - 1) / (last - first)
 
 
 async def _run(model: str, extra: dict[str, Any], tokens: int) -> dict[str, Any]:
@@ -61,8 +44,8 @@ async def _run(model: str, extra: dict[str, Any], tokens: int) -> dict[str, Any]
     load_s = time.perf_counter() - started
     try:
         ids = list(range(1000, 1040))
-        await _stream(llm, ids, 32)  # warm-up
-        rates = [await _stream(llm, ids, tokens) for _ in range(3)]
+        await raw_stream(llm, ids, 32)  # warm-up
+        rates = [(await raw_stream(llm, ids, tokens))["tok_s"] for _ in range(3)]
     finally:
         llm.shutdown()
     return {"model": model, "extra": extra, "load_s": round(load_s, 1), "tok_s": [round(r, 1) for r in rates]}
@@ -78,9 +61,7 @@ def main() -> int:
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
     extra = {name: _value(value) for name, value in (item.split("=", 1) for item in args.set)}
     result = asyncio.run(_run(args.model, extra, args.tokens))
-    print(json.dumps(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(result, args.json)
     return 0
 
 

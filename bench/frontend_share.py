@@ -31,7 +31,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from bench.chat_load import report, streaming_app
+from bench.chat_load import streaming_app
+from bench.report import report
 from bench.synthetic import prose_tokens
 from vllm_tui.engine.events import AnswerFinished, AnswerStats, TextDelta
 

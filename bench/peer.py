@@ -9,11 +9,12 @@ delivered figure.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
 from pathlib import Path
+
+from bench.report import report
 
 
 def main() -> int:
@@ -68,9 +69,7 @@ def main() -> int:
         "ttft_ms": round((first - start) * 1000, 1),
         "tok_s": round((n - 1) / (end - first), 1),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(result, args.json, indent=2)
     return 0
 
 

@@ -7,9 +7,10 @@ stream cannot beat (GPU copy bandwidth) / (weight bytes). Measures the copy band
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from bench.report import report
 
 
 def weight_bytes(model: Path) -> int:
@@ -51,9 +52,7 @@ def main() -> int:
         "weight_bytes": wb,
         "roofline_tok_s": round(bw / wb, 1),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(result, args.json, indent=2)
     return 0
 
 

@@ -11,7 +11,6 @@ ready, and with a 1,000-message chat loaded from the store.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pty
 import re
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.report import report
 
 ROOT = Path(__file__).resolve().parent.parent
 _ESC = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_].*?\x1b\\|\x1b.")
@@ -133,9 +134,7 @@ def main() -> int:
                 break
         else:
             os.kill(app.pid, signal.SIGKILL)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    report(result, args.json, indent=2)
     return 0
 
 
