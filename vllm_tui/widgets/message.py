@@ -110,9 +110,9 @@ class AssistantMessage(Vertical):
         self.model = model
         self.request_id = request_id
         self.stored_id = stored_id
+        """The row of this answer in the chat store, if it is saved."""
         self.sample = sample
         """Index of the parallel sample (vLLM's `n`) this answer is."""
-        """The row of this answer in the chat store, if it is saved."""
         self.restored = False
         self.show_thinking = show_thinking
         self.finish_reason: FinishReason | None = None
