@@ -246,14 +246,14 @@ class _MarkdownChunk(_ReservedRows):
         if self.blocks == blocks:
             return True
         before = (self.blocks, self.chars, self._lines_key, self._lines)
+        old = self._lines if self._lines_key is not None else None  # rows on screen now, if drawn
         self.blocks = list(blocks)
         self.chars = sum(map(len, blocks))
         self._lines_key = None
-        width = self.size.width
-        old = before[3] if before[2] is not None else None
+        width, height = self.size
         if old is not None and width:
             lines = self._get_lines(width)
-            if self.reserved_height(len(lines)) == self.size.height:
+            if self.reserved_height(len(lines)) == height:
                 same = min(len(old), len(lines))
                 first = next((y for y in range(same) if old[y] != lines[y]), same)
                 end = max(len(old), len(lines))
@@ -531,7 +531,7 @@ class StreamingMarkdown(NoRelayout):
         # Space flushes out when the recurring work (this flush plus re-rendering the open block after
         # the previous one) gets expensive, e.g. a huge open list or table re-rendered each frame.
         # Textual's layout and repaint cost per frame is bounded by the screen size and paced by
-        # FRAME_INTERVAL; closed blocks render once and are not counted.
+        # FRAME_INTERVAL; a closed block renders once (counted once if the live view rendered it).
         work, self._render_cost = perf_counter() - started + earlier, 0.0
         # Smoothed, so a one-off expensive flush (a big table closing) does not hold the next frames
         # back for a quarter of a second; work that recurs every frame still spaces them out.
