@@ -212,6 +212,11 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             self.engine.stop(request_id)
 
     def on_engine_events_ready(self, _message: EngineEventsReady) -> None:
+        if not self.is_running:
+            # Shutting down: the screens are being taken apart widget by widget, so the cards these
+            # events would update may already be gone. The store was settled by action_quit.
+            self.bridge.drain()
+            return
         if not self.chat.mounted:
             # An attached engine can report before the chat screen has composed; try again shortly.
             self.set_timer(0.05, lambda: self.post_message(EngineEventsReady()))

@@ -37,6 +37,7 @@ class ProfileActions(App[None]):
 
     def start_engine(self) -> None:
         raise NotImplementedError
+
     def _gpu_totals(self) -> list[int] | None:
         snap = self.gpu_sampler.latest if self.gpu_sampler is not None else None
         if snap is None or not snap.gpus:

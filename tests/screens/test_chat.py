@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.events import Unmount
+from textual.message import Message
 
 from tests.support import make_app, wait_until
 from tests.support import send_prompt as type_and_send
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
+from vllm_tui.engine.events import EngineMetrics
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.status_line import StatusLine
@@ -99,6 +102,27 @@ async def test_escape_stops_and_next_prompt_works(app_engine: Any, log_path: Pat
         await wait_until(pilot, lambda: not second.streaming, what="second finished")
         assert second.finish_reason == "length"
         assert len(app.chat.history) == 4
+
+
+async def test_engine_event_during_shutdown_is_dropped(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    """The engine keeps reporting while the app closes: an event that lands after the sidebar's cards
+    have lost their children must not crash the teardown (it did in CI, on a metrics tick)."""
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3")
+    emitted: list[bool] = []
+
+    def hook(message: Message) -> None:
+        # Each widget taken apart gets Unmount; emit at every one, so some event lands while the
+        # engine card is still in the DOM but its labels are already gone.
+        if isinstance(message, Unmount):
+            emitted.append(True)
+            app.bridge.emit(EngineMetrics(kv_cache_usage=0.0, running=0, waiting=0))
+
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+    # run_test re-raises any exception from the teardown; reaching here means none.
+    assert emitted
 
 
 async def test_empty_prompt_is_not_sent(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
