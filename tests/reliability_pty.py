@@ -98,11 +98,14 @@ class PtyApp:
         self.send(text.encode())
         time.sleep(0.5)
 
-    def hang_up(self) -> None:
-        """What an SSH link dropping does: the terminal goes away and the app gets SIGHUP."""
+    def hang_up(self, signal_after: float = 0.0) -> None:
+        """What an SSH link dropping does: the terminal goes away and the app gets SIGHUP. The signal
+        can come later than the terminal's end (it travels through the login shell): meanwhile every
+        frame the app draws fails to reach the terminal."""
         master, self.master = self.master, None
         if master is not None:
             os.close(master)
+        time.sleep(signal_after)
         os.kill(self.pid, signal.SIGHUP)
 
     def wait_for_text(self, needle: str, timeout: float = 240) -> None:

@@ -82,6 +82,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         self._owns_engine = engine is None
         self._config_messages = config_messages
         self._quitting = False
+        self._signal_loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the app runs in, for `terminal_gone` (called from any thread)."""
         self.bridge = EngineBridge(self)
         self.chat = ChatScreen()
         self.store: ChatStore | None = None
@@ -108,7 +110,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             attach = getattr(self.engine, "attach", None)
             if attach is not None:
                 attach(self.bridge.emit)
-        loop = asyncio.get_running_loop()
+        self._signal_loop = loop = asyncio.get_running_loop()
         # SIGINT too: in raw mode ctrl+c is a key, so a SIGINT comes from `kill -INT`, meaning quit.
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             try:
@@ -310,6 +312,17 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             self.exit()  # a second SIGTERM/SIGINT: stop waiting for a graceful shutdown
             return
         self.run_worker(self.action_quit(), exclusive=True, group="quit")
+
+    def terminal_gone(self) -> None:
+        """From any thread: writing to the terminal failed, so it is gone. Leave as on SIGHUP, which
+        may come later (it travels through the login shell) or never (no controlling terminal)."""
+        loop = self._signal_loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._on_signal, signal.SIGHUP)
+        except RuntimeError:
+            pass  # the loop has closed: the app has already left
 
     def action_show_log(self) -> None:
         if not isinstance(self.screen, LogViewer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -113,9 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         # A file that failed to load is never written over.
         config_writable=result.error is None,
     )
+    if isolation.tty is not None:
+        isolation.tty.on_gone = app.terminal_gone
     try:
         app.run()
     finally:
+        # The app's handlers are gone with its loop, and by default SIGHUP would end this process
+        # midway: after the app left because the terminal's writes failed, the hang-up signal can
+        # still be on its way. Nobody is watching; finish ending the engine processes.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         engine = app.engine
         if engine is not None:
             engine.shutdown()

@@ -4,20 +4,69 @@ Textual draws on `sys.__stderr__`. vLLM logs to stdout, and its engine-core and 
 inherit file descriptors 1 and 2, as do NCCL, tqdm and C++ warnings. So before anything else starts,
 the terminal is duplicated onto a private descriptor (not inherited by children) that Textual alone
 writes to, and descriptors 1 and 2 are pointed at the log file.
+
+That private descriptor is a `TerminalStream`, which outlives the terminal: see its docstring.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+
+
+class TerminalStream(io.TextIOWrapper):
+    """The terminal as a text stream that never raises once the terminal is gone.
+
+    When the SSH link drops (or the terminal window closes) every write fails with EIO. Textual
+    writes from a thread through a queue of 30 frames: the first failed write ends that thread, the
+    queue fills, and the next frame blocks the app's event loop for good, before the SIGHUP that
+    follows can be handled, so the engine would keep its GPUs. Here a failed write marks the terminal
+    gone, is dropped like everything after it, and `on_gone` is called once (from whichever thread
+    wrote) so the app can save and leave without waiting for the signal.
+    """
+
+    def __init__(self, fd: int) -> None:
+        raw = io.FileIO(fd, "w", closefd=True)
+        super().__init__(io.BufferedWriter(raw), encoding="utf-8", errors="replace")
+        self.gone = False
+        self.on_gone: Callable[[], None] | None = None
+
+    def _lost(self) -> None:
+        if self.gone:
+            return
+        self.gone = True
+        if self.on_gone is not None:
+            self.on_gone()
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return super().write(text)
+            except (OSError, ValueError):  # EIO: the terminal is gone; ValueError: closed at exit
+                self._lost()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                super().flush()
+            except (OSError, ValueError):
+                self._lost()
+
+    def close(self) -> None:
+        try:
+            super().close()  # closes the descriptor even when the last frames cannot be flushed
+        except OSError:
+            pass
 
 
 class TerminalIsolation:
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
-        self.tty: TextIO | None = None
+        self.tty: TerminalStream | None = None
 
     def enter(self) -> bool:
         """Returns False (and changes nothing) when there is no terminal, e.g. output is piped."""
@@ -35,7 +84,7 @@ class TerminalIsolation:
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
-        self.tty = open(tty_fd, "w", encoding="utf-8", errors="replace", closefd=True)  # noqa: SIM115
+        self.tty = TerminalStream(tty_fd)
         # Textual writes to __stderr__ and sizes the screen from __stdout__ (shutil.get_terminal_size).
         sys.__stderr__ = self.tty  # type: ignore[misc]
         sys.__stdout__ = self.tty  # type: ignore[misc]
@@ -44,8 +93,5 @@ class TerminalIsolation:
     def say(self, text: str) -> None:
         """Print a line on the real terminal (after the app has closed)."""
         if self.tty is not None:
-            try:
-                self.tty.write(text + "\n")
-                self.tty.flush()
-            except OSError:  # the terminal is gone (SSH link dropped)
-                pass
+            self.tty.write(text + "\n")  # dropped if the terminal is gone (SSH link dropped)
+            self.tty.flush()
