@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from time import monotonic
 
 import pytest
 from markdown_it import MarkdownIt
@@ -12,9 +13,10 @@ from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.pilot import Pilot
+from textual.strip import Strip
 
 from bench.synthetic import code_tokens, prose_tokens
-from vllm_tui.widgets.markdown_stream import BlockSplitter, StreamingMarkdown, make_visible
+from vllm_tui.widgets.markdown_stream import FRAME_INTERVAL, BlockSplitter, StreamingMarkdown, make_visible
 
 TRICKY = """# Title
 Intro line right under the heading.
@@ -390,3 +392,51 @@ async def test_open_fence_segment_grows_in_reserved_steps() -> None:
         await wait_until(pilot, lambda: not widget._segments)
         await pilot.pause()
         assert "line 39" in rendered_text(widget)
+
+
+async def test_settled_blocks_keep_the_lines_the_live_view_drew() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(60, 40)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        widget.append("A first paragraph with **bold**")
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        widget._live.set_reserve(12)  # as on a fast stream: the next blocks fit without a layout
+        await pilot.pause(0.1)
+        table = "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        widget.append(" text.\n\n" + table + "still open")
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        assert len(widget._unsettled) == 2 and not widget._chunks, "the closed blocks are in the live view"
+        drawn = [lines for (_key, lines) in widget._live._rendered[:2]]
+        widget._settle()  # as the next layout would (the chunk is laid out, and so drawn, later)
+        chunk = widget._chunks[0]
+        renders: list[str] = []
+        draw = chunk._render_block
+
+        def counting(source: str, width: int, dim: bool) -> list[Strip]:
+            renders.append(source)
+            return draw(source, width, dim)
+
+        chunk._render_block = counting  # type: ignore[method-assign]
+        await pilot.pause(0.1)
+        assert chunk.size.height > 0
+        assert renders == [], "settling must not render the paragraph and the table a second time"
+        assert [lines for (_key, lines) in chunk._rendered] == drawn
+        shown = rendered_text(widget)
+        assert "still open" in shown and "bold" in shown
+
+
+async def test_a_frame_that_will_lay_out_starts_sooner() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(40, 40)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        widget.append("word " * 30)
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        await pilot.pause(0.1)
+        # As measured on a fast stream: rows fill quickly and a layout frame costs ~15 ms.
+        widget._rows_per_second, widget._layout_cost = 60.0, 0.015
+        widget._live.rows_free = 0
+        widget._flush()
+        assert widget._next_flush_at - monotonic() < FRAME_INTERVAL - 0.01
+        widget._live.rows_free = 12  # room for far more than a frame's text: no hurry
+        widget._flush()
+        assert widget._next_flush_at - monotonic() > FRAME_INTERVAL - 0.005

@@ -63,9 +63,11 @@ rendered one by one, so this bounds widget count, not the work per block)."""
 FENCE_SEGMENT_LINES = 48
 """An open code fence is shown in plain-text segments of this many lines; only the last one changes."""
 
-FRAME_INTERVAL = 1 / 30
-"""Shortest time between two flushes while text streams in: each flush of a growing answer costs a
-layout and (with the view anchored to the bottom) a repaint of the whole screen, several ms each."""
+FRAME_INTERVAL = 1 / 40
+"""Shortest time between two flushes while text streams in. A token waits up to this long for its
+frame, so it bounds the lag; each frame costs a repaint of the rows that changed (a whole-screen
+layout when the answer outgrows its reserved rows). At 1,000 tok/s on the 2-core dev box, 1/40
+against 1/30: lag p99 ~45 vs ~55 ms, CPU ~23% vs ~20% of a core (docs/benchmarks.md)."""
 
 MAX_FRAME_INTERVAL = 0.25
 
@@ -200,6 +202,10 @@ class _ReservedRows(NoRelayout):
     reserve = 1
     """Rows the height grows by; 1 for exact."""
 
+    rows_free = 0
+    """Reserved rows not yet written, as of the last update: when the stream will fill them, the frame
+    that does costs a layout."""
+
     def reserved_height(self, rows: int) -> int:
         return -(-rows // self.reserve) * self.reserve
 
@@ -207,6 +213,10 @@ class _ReservedRows(NoRelayout):
         if reserve != self.reserve:
             self.reserve = reserve
             self.refresh(layout=True)
+
+
+_Rendered = tuple[tuple[object, ...], list[Strip]]
+"""A block's lines and the (width, theme, dim, style, source) they were drawn for."""
 
 
 class _MarkdownChunk(_ReservedRows):
@@ -225,16 +235,32 @@ class _MarkdownChunk(_ReservedRows):
         self._owner = owner
         self.blocks: list[str] = []
         self.chars = 0
-        self._rendered: list[tuple[tuple[object, ...], list[Strip]]] = []
+        self._rendered: list[_Rendered] = []
+        """Per block, index-aligned with `blocks`: the key it was drawn with and its lines."""
         self._lines_key: tuple[object, ...] | None = None
         self._lines: list[Strip] = []
         self._painting_style: Style | None = None
 
-    def add_blocks(self, blocks: list[str]) -> None:
+    def add_blocks(self, blocks: list[str], rendered: list[_Rendered] | None = None) -> None:
+        """Append closed blocks; `rendered` may hold the live view's lines for the first of them."""
+        if rendered and len(self._rendered) == len(self.blocks):
+            # Settling blocks the live view has drawn: keep those lines (checked against the width,
+            # theme and source when used) instead of rendering each block a second time in the layout.
+            self._rendered += rendered[: len(blocks)]
         self.blocks += blocks
         self.chars += sum(map(len, blocks))
         self._lines_key = None
         self.refresh(layout=True)
+
+    def take_rendered(self, count: int) -> list[_Rendered]:
+        """Hand over the cached lines of the first `count` blocks (they settle into a closed chunk)."""
+        taken = self._rendered[:count]
+        del self._rendered[:count]
+        self.blocks = self.blocks[count:]
+        self.chars = sum(map(len, self.blocks))
+        self._lines_key = None
+        self.refresh(layout=True)  # the rows of those blocks go; settling lays out anyway
+        return taken
 
     def set_blocks(self, blocks: list[str], *, grow: bool = True) -> bool:
         """Hold exactly `blocks` (the live view: closed blocks not yet settled, then the open block).
@@ -254,6 +280,7 @@ class _MarkdownChunk(_ReservedRows):
         if old is not None and width:
             lines = self._get_lines(width)
             if self.reserved_height(len(lines)) == height:
+                self.rows_free = height - len(lines)
                 same = min(len(old), len(lines))
                 first = next((y for y in range(same) if old[y] != lines[y]), same)
                 end = max(len(old), len(lines))
@@ -265,6 +292,9 @@ class _MarkdownChunk(_ReservedRows):
             return False
         # Only the live view is set this way; a layout anyway, so the step can follow the rate.
         self.reserve = self._owner.reserve_rows
+        rows = len(self._get_lines(width)) if width else 0
+        self.rows_free = self.reserved_height(rows) - rows
+        self._owner._layout_asked = True
         self.refresh(layout=True)
         return True
 
@@ -372,18 +402,24 @@ class _FenceSegment(_ReservedRows, Static):
         # Reserved rows only while this is the segment still growing (frozen ones are set to 1).
         return self.reserved_height(super().get_content_height(container, viewport, width))
 
-    def set_text(self, text: str, reserve: int) -> None:
+    def set_text(self, text: str, reserve: int) -> bool:
         """New text; a layout only when the reserved rows no longer fit it (see RESERVE_SECONDS), and
-        then the reserve follows the stream rate."""
+        then the reserve follows the stream rate. True if a layout was asked for."""
+        rows = text.count("\n") + 1  # code lines seldom wrap: close enough to foresee the next layout
         content_size = self.content_size
         if not content_size.width:
             self.reserve = reserve
+            self.rows_free = self.reserved_height(rows) - rows
             self.update(Content(text))
-            return
+            return True
         self.update(Content(text), layout=False)
         if self.get_content_height(self.size, self.size, content_size.width) != content_size.height:
             self.reserve = reserve
+            self.rows_free = self.reserved_height(rows) - rows
             self.refresh(layout=True)
+            return True
+        self.rows_free = content_size.height - rows
+        return False
 
 
 class StreamingMarkdown(NoRelayout):
@@ -431,6 +467,10 @@ class StreamingMarkdown(NoRelayout):
         self._work = 0.0
         self._rows_per_second = 0.0
         self._last_flush_at = 0.0
+        self._layout_asked = False
+        """Set during a flush by whatever asks for a layout (growth past the reserved rows, settling)."""
+        self._layout_cost = 0.0
+        """Smoothed time from the start of a flush that asked for a layout to the end of its refresh."""
         self._finished = False
         if markdown:
             self.append(markdown)
@@ -525,9 +565,10 @@ class StreamingMarkdown(NoRelayout):
         if self._finished:
             closed += self._splitter.close()
         self._unsettled += closed
+        self._layout_asked = False
         with self.app.batch_update():
             self._update_open_block()
-        self.call_after_refresh(self._frame_done, self._raw_len)
+        self.call_after_refresh(self._frame_done, self._raw_len, started, self._layout_asked)
         # Space flushes out when the recurring work (this flush plus re-rendering the open block after
         # the previous one) gets expensive, e.g. a huge open list or table re-rendered each frame.
         # Textual's layout and repaint cost per frame is bounded by the screen size and paced by
@@ -537,7 +578,18 @@ class StreamingMarkdown(NoRelayout):
         # back for a quarter of a second; work that recurs every frame still spaces them out.
         self._work = WORK_SMOOTHING * work + (1 - WORK_SMOOTHING) * self._work
         interval = min(MAX_FRAME_INTERVAL, max(FRAME_INTERVAL, self._work / CPU_BUDGET))
+        if self._layout_foreseen(interval):
+            # The next frame will lay the screen out, which takes several times a plain frame: start
+            # it that much sooner, so its text reaches the screen no later than a plain frame's would.
+            interval = max(FRAME_INTERVAL / 4, interval - self._layout_cost)
         self._next_flush_at = monotonic() + interval
+
+    def _layout_foreseen(self, interval: float) -> bool:
+        """Will the text of the next `interval` overflow the reserved rows of the growing view?"""
+        if self._finished:
+            return False
+        growing = self._segments[-1] if self._segments else self._live
+        return growing.rows_free < self._rows_per_second * interval
 
     @property
     def reserve_rows(self) -> int:
@@ -555,32 +607,37 @@ class StreamingMarkdown(NoRelayout):
         rows = max(text.count("\n"), len(text) / max(20, self.size.width))
         self._rows_per_second = 0.3 * rows / elapsed + 0.7 * self._rows_per_second
 
-    def _frame_done(self, length: int) -> None:
-        """After the screen refresh that showed a flush: record progress."""
+    def _frame_done(self, length: int, started: float, laid_out: bool) -> None:
+        """After the screen refresh that showed a flush: record progress, and what a layout costs."""
         self._displayed_len = max(self._displayed_len, length)
         self._frames_shown += 1
+        if laid_out:
+            cost = min(perf_counter() - started, MAX_FRAME_INTERVAL)
+            self._layout_cost = WORK_SMOOTHING * cost + (1 - WORK_SMOOTHING) * self._layout_cost
 
     def _settle(self) -> None:
         """Move the closed blocks the live view still shows into the closed chunks (asks for a layout)."""
         if self._unsettled:
+            self._layout_asked = True
             blocks, self._unsettled = self._unsettled, []
-            self._add_closed(blocks)
+            self._add_closed(blocks, self._live.take_rendered(len(blocks)))
 
-    def _add_closed(self, blocks: list[str]) -> None:
+    def _add_closed(self, blocks: list[str], rendered: list[_Rendered] | None = None) -> None:
+        rendered = rendered or []
         current = self._chunks[-1] if self._chunks else None
         fresh: list[_MarkdownChunk] = []
-        batch: list[str] = []
-        for block in blocks:
+        start = 0  # index in `blocks` of the batch's first block
+        for index, block in enumerate(blocks):
+            batch = blocks[start:index]
             if current is None or current.chars + sum(map(len, batch)) + len(block) > CHUNK_CHARS:
                 if current is not None and batch:
-                    current.add_blocks(batch)
-                batch = []
+                    current.add_blocks(batch, rendered[start:index])
+                start = index
                 current = _MarkdownChunk(self)
                 fresh.append(current)
                 self._chunks.append(current)
-            batch.append(block)
-        if current is not None and batch:
-            current.add_blocks(batch)
+        if current is not None and start < len(blocks):
+            current.add_blocks(blocks[start:], rendered[start:])
         if fresh:
             self.mount_all(fresh, before=self._segments[0] if self._segments else self._live)
 
@@ -617,11 +674,17 @@ class StreamingMarkdown(NoRelayout):
             self._segments.append(segment)
             fresh.append(segment)
         tail = "".join(body[self._fence_frozen_lines :]) + splitter.partial
-        self._segments[-1].set_text(tail.removesuffix("\n"), self.reserve_rows)
+        segment = self._segments[-1]
+        if segment.set_text(tail.removesuffix("\n"), self.reserve_rows) or fresh:
+            self._layout_asked = True
+        # A full segment is frozen and the next one mounted: a layout too, so foresee it as one.
+        lines_left = FENCE_SEGMENT_LINES - (len(body) - self._fence_frozen_lines)
+        segment.rows_free = min(segment.rows_free, lines_left)
         if fresh:
             self.mount_all(fresh, before=self._live)
 
     def _close_fence_view(self) -> None:
+        self._layout_asked = True
         for segment in self._segments:
             segment.remove()
         self._segments.clear()
