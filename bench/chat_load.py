@@ -3,7 +3,10 @@ same path engine events take (the bridge, the chat screen, the message widgets, 
 Reports the app process's CPU use (% of one core) — CPU the engine's own Python thread, which shares
 the interpreter in-process, cannot use.
 
-    python -m bench.chat_load [--rate 350] [--seconds 8] [--json out.json]
+    python -m bench.chat_load [--rate 350] [--seconds 8] [--history 0] [--json out.json]
+
+`--history N` first stores a chat of N messages (bench/startup.py's) and lets the app open it, as after
+a restart: the screen then holds up to SHOWN_MESSAGES of them while the new answer streams.
 """
 
 from __future__ import annotations
@@ -53,23 +56,34 @@ class _NoEngine:
 
 
 @asynccontextmanager
-async def streaming_app() -> AsyncIterator[tuple[VllmTuiApp, Pilot[None], _NoEngine, str]]:
+async def streaming_app(history: int = 0) -> AsyncIterator[tuple[VllmTuiApp, Pilot[None], _NoEngine, str]]:
     """The real app, headless, with a prompt sent: yields it, its pilot, the stand-in engine whose
     `emit` feeds the chat screen, and the request id the answer's events must carry."""
+    from bench.startup import fill_store
+    from vllm_tui.screens.chat import SHOWN_MESSAGES
+    from vllm_tui.widgets.message import AssistantMessage
+
     engine = _NoEngine()
     profile = Profile(name="bench", engine=EngineSettings(model="synthetic"))
+    store = Path(f"/tmp/vllm-tui-bench-{time.time_ns()}.sqlite3")
+    if history:
+        fill_store(store, history)
     app = VllmTuiApp(AppConfig(), profile, Path("/tmp/vllm-tui-bench.log"), engine=engine,  # type: ignore[arg-type]
-                     store_path=Path(f"/tmp/vllm-tui-bench-{time.time_ns()}.sqlite3"))
+                     store_path=store)
     async with app.run_test(size=(130, 40)) as pilot:
         while not app.chat.engine_ready:
             await pilot.pause(0.02)
+        while len(app.query(AssistantMessage)) < min(history, SHOWN_MESSAGES) // 2:
+            await pilot.pause(0.05)
+        await pilot.pause(0.5 if history else 0)
         app.chat.ask("stream something")
         await pilot.pause(0.2)
         yield app, pilot, engine, engine.submitted[-1]  # type: ignore[misc]
 
 
-async def run(rate: float, seconds: float, thinking_share: float) -> dict[str, float]:
-    async with streaming_app() as (_app, pilot, engine, rid):
+async def run(rate: float, seconds: float, thinking_share: float, history: int = 0) -> dict[str, float]:
+    async with streaming_app(history) as (app, pilot, engine, rid):
+        widgets = sum(1 for _ in app.screen.walk_children())
         tokens = prose_tokens(int(rate * seconds) + 10)
         n_think = int(len(tokens) * thinking_share)
         done = threading.Event()
@@ -97,7 +111,13 @@ async def run(rate: float, seconds: float, thinking_share: float) -> dict[str, f
         cpu = time.process_time() - cpu0
         await pilot.pause(0.3)
     # The feeder thread's own sleeps cost nothing; its emits are a few µs each.
-    return {"rate": rate, "seconds": round(wall, 2), "app_cpu_percent": round(100 * cpu / wall, 1)}
+    return {
+        "rate": rate,
+        "history": history,
+        "widgets": widgets,
+        "seconds": round(wall, 2),
+        "app_cpu_percent": round(100 * cpu / wall, 1),
+    }
 
 
 def main() -> int:
@@ -105,9 +125,10 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=350.0)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--thinking-share", type=float, default=0.5)
+    ap.add_argument("--history", type=int, default=0, help="messages in the chat opened before streaming")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    report(dict(asyncio.run(run(args.rate, args.seconds, args.thinking_share))), args.json)
+    report(dict(asyncio.run(run(args.rate, args.seconds, args.thinking_share, args.history))), args.json)
     return 0
 
 
