@@ -70,10 +70,11 @@ layout when the answer outgrows its reserved rows). At 1,000 tok/s on the 2-core
 against 1/30: lag p99 ~45 vs ~55 ms, CPU ~23% vs ~20% of a core (docs/benchmarks.md)."""
 
 MAX_FRAME_INTERVAL = 0.25
+"""Longest time between two flushes, however expensive a frame gets."""
 
 WORK_SMOOTHING = 0.25
-"""Weight of the latest flush in the smoothed per-flush work that sets the interval."""
-"""Longest time between two flushes, however expensive a frame gets."""
+"""Weight of the latest flush in the smoothed per-flush work that sets the interval (and in the
+smoothed cost of a layout frame, by which a foreseen one starts sooner)."""
 
 RESERVE_SECONDS = 0.25
 """While it streams, the open block's height grows in steps of about this much text (in rows, from the
