@@ -628,15 +628,16 @@ class StreamingMarkdown(NoRelayout):
         current = self._chunks[-1] if self._chunks else None
         fresh: list[_MarkdownChunk] = []
         start = 0  # index in `blocks` of the batch's first block
+        batch_chars = 0
         for index, block in enumerate(blocks):
-            batch = blocks[start:index]
-            if current is None or current.chars + sum(map(len, batch)) + len(block) > CHUNK_CHARS:
-                if current is not None and batch:
-                    current.add_blocks(batch, rendered[start:index])
-                start = index
+            if current is None or current.chars + batch_chars + len(block) > CHUNK_CHARS:
+                if current is not None and start < index:
+                    current.add_blocks(blocks[start:index], rendered[start:index])
+                start, batch_chars = index, 0
                 current = _MarkdownChunk(self)
                 fresh.append(current)
                 self._chunks.append(current)
+            batch_chars += len(block)
         if current is not None and start < len(blocks):
             current.add_blocks(blocks[start:], rendered[start:])
         if fresh:
