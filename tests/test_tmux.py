@@ -38,15 +38,15 @@ class Tmux:
             self.run("send-keys", "-t", self.session, key)
             time.sleep(0.15)
 
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", self.session)
+    def screen(self, timeout: float = 30) -> str:
+        return self.run("capture-pane", "-p", "-t", self.session, timeout=timeout)
 
     def wait(self, predicate: Callable[[str], bool], timeout: float, what: str) -> str:
         deadline = time.monotonic() + timeout
         text, stalls = "", 0
         while True:
             try:
-                text = self.run("capture-pane", "-p", "-t", self.session, timeout=5)
+                text = self.screen(timeout=5)
             except subprocess.TimeoutExpired:
                 # On the shared 2-core CI machine one capture once got no answer for 10 s (here they
                 # take under 10 ms; the cause was not found): a stall is not a wrong screen, so look
