@@ -23,10 +23,13 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from bench.report import report
+from bench.startup import fill_store
 from bench.synthetic import prose_tokens
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.engine.events import AnswerFinished, AnswerStats, EngineReady, ReasoningDelta, TextDelta
+from vllm_tui.screens.chat import SHOWN_MESSAGES
+from vllm_tui.widgets.message import AssistantMessage
 
 
 class _NoEngine:
@@ -59,10 +62,6 @@ class _NoEngine:
 async def streaming_app(history: int = 0) -> AsyncIterator[tuple[VllmTuiApp, Pilot[None], _NoEngine, str]]:
     """The real app, headless, with a prompt sent: yields it, its pilot, the stand-in engine whose
     `emit` feeds the chat screen, and the request id the answer's events must carry."""
-    from bench.startup import fill_store
-    from vllm_tui.screens.chat import SHOWN_MESSAGES
-    from vllm_tui.widgets.message import AssistantMessage
-
     engine = _NoEngine()
     profile = Profile(name="bench", engine=EngineSettings(model="synthetic"))
     store = Path(f"/tmp/vllm-tui-bench-{time.time_ns()}.sqlite3")
