@@ -4,8 +4,8 @@ One engine is loaded once. The same request (fixed token count, `ignore_eos`) is
 loop on vLLM's `AsyncLLM` (raw), then typed into the real app running headless with every widget
 (delivered: first token on screen → last token on screen), then raw again. The figure is
 delivered / mean(raw), measured in one run. Also reported, to tell where a shortfall comes from: tokens
-per engine output (above 1 when the in-process frontend fell behind and vLLM merged outputs), the
-engine thread's CPU per token, and the UI thread's CPU share.
+per engine output (above 1 when the frontend fell behind and vLLM merged outputs), the frontend
+process's CPU per token, and the UI thread's CPU share.
 
     python -m bench.delivered --model PATH [--tp 2] [--tokens 512] [--json out.json] [--svg shot.svg]
         [--app-runs default,default,nogpu,switch5]   # several timed app runs, raw runs between
@@ -31,50 +31,17 @@ from vllm_tui.config import AppConfig, EngineSettings, Profile, SamplingSettings
 PROMPT = "Write a long story about a lighthouse keeper."
 
 
-async def raw_stream(llm: Any, prompt_ids: list[int], tokens: int) -> dict[str, float]:
-    from vllm import SamplingParams
-    from vllm.sampling_params import RequestOutputKind
-
-    params = SamplingParams(
-        temperature=0.6, top_p=0.95, max_tokens=tokens, ignore_eos=True, output_kind=RequestOutputKind.DELTA
-    )
-    cpu0 = time.thread_time()  # this coroutine runs in the engine thread
-    start = time.perf_counter()
-    first = last = 0.0
-    count = outputs = 0
-    rid = f"raw-{time.time_ns()}"
-    async for out in llm.generate({"prompt_token_ids": prompt_ids}, params, request_id=rid):
-        now = time.perf_counter()
-        n = len(out.outputs[0].token_ids)
-        if n and not count:
-            first = now
-        count += n
-        outputs += 1
-        last = now
-    return {
-        "tokens": count,
-        "ttft_s": first - start,
-        "tok_s": (count - 1) / (last - first),
-        "tokens_per_output": count / max(1, outputs),
-        "engine_thread_cpu_ms_per_token": 1000 * (time.thread_time() - cpu0) / max(1, count),
-    }
-
-
 def run_raw(engine: Any, tokens: int) -> dict[str, float]:
-    from vllm_tui.engine.prompt import render_prompt_ids
-    from vllm_tui.engine.request import ChatRequest, ChatTurn
-
-    req = ChatRequest((ChatTurn("user", PROMPT),), SamplingSettings())
-    ids = render_prompt_ids(engine._tokenizer, req, thinks=True)
-    fut = asyncio.run_coroutine_threadsafe(raw_stream(engine._llm, ids, tokens), engine._loop)
-    return fut.result(timeout=600)
+    """The same prompt streamed by a bare loop on the engine's `AsyncLLM`, in its frontend process."""
+    return dict(engine.measure_raw(PROMPT, tokens))
 
 
-def _engine_thread_time(engine: Any) -> float:
-    async def read() -> float:
-        return time.thread_time()
+def _frontend_cpu(engine: Any) -> float:
+    """CPU seconds the frontend process (AsyncLLM, detokenising, the reasoning split) has used."""
+    import psutil
 
-    return asyncio.run_coroutine_threadsafe(read(), engine._loop).result(timeout=30)
+    times = psutil.Process(engine.frontend_pid).cpu_times()
+    return float(times.user + times.system)
 
 
 async def run_app(
@@ -105,7 +72,7 @@ async def run_app(
             emit(event)
 
         engine._emit = counting
-        engine_cpu0, ui_cpu0 = _engine_thread_time(engine), time.thread_time()
+        engine_cpu0, ui_cpu0 = _frontend_cpu(engine), time.thread_time()
         prompt = app.query_one(PromptInput)
         prompt.insert(PROMPT)
         # What enter does. (pilot.press waits for every message queue to go quiet, which during a
@@ -138,7 +105,7 @@ async def run_app(
         last = time.monotonic()
         ui_cpu = time.thread_time() - ui_cpu0
         engine._emit = emit
-        engine_cpu = _engine_thread_time(engine) - engine_cpu0
+        engine_cpu = _frontend_cpu(engine) - engine_cpu0
         first = msg._first_token_at or last
         stats = msg.stats
         assert stats is not None
@@ -151,7 +118,7 @@ async def run_app(
             "display_tok_s": (stats.completion_tokens - 1) / (last - first_shown),
             "first_token_on_screen_ms": 1000 * (first_shown - first),
             "tokens_per_output": deltas[1] / max(1, deltas[0]),
-            "engine_thread_cpu_ms_per_token": 1000 * engine_cpu / max(1, stats.completion_tokens),
+            "frontend_cpu_ms_per_token": 1000 * engine_cpu / max(1, stats.completion_tokens),
             "ui_thread_cpu_percent": 100 * ui_cpu / (last - first) if last > first else 0.0,
         }
         await pilot.pause(0.1)
@@ -245,7 +212,7 @@ def _summary(
         "app_ttft_ms": round(run["ttft_s"] * 1000, 1),
         "first_token_on_screen_ms": round(run["first_token_on_screen_ms"], 1),
         "app_tokens_per_output": round(run["tokens_per_output"], 2),
-        "app_engine_thread_cpu_ms_per_token": round(run["engine_thread_cpu_ms_per_token"], 3),
+        "app_frontend_cpu_ms_per_token": round(run["frontend_cpu_ms_per_token"], 3),
         "app_ui_thread_cpu_percent": round(run["ui_thread_cpu_percent"], 1),
     }
 
@@ -324,12 +291,16 @@ def main() -> int:
             # Not timed: the screenshot itself holds the UI thread for a while.
             asyncio.run(run_app(engine, args.tokens, work / "chats-shot.sqlite3", log_path, args.svg))
     finally:
+        import psutil
+
+        # This process hosts the app (headless) and the engine's reader thread, not vLLM: its RSS
+        # with the engine loaded is the app's.
+        app_rss_mb = psutil.Process().memory_info().rss / 2**20
+        frontend_rss_mb = psutil.Process(engine.frontend_pid).memory_info().rss / 2**20
         t0 = time.perf_counter()
         pids = engine.pids
         engine.shutdown()
         shutdown_s = time.perf_counter() - t0
-    import psutil
-
     left = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
     first = next((run for run in runs if "delivered_over_raw" in run), {})
     result = {
@@ -341,11 +312,13 @@ def main() -> int:
         "kv_cache_tokens": ready.kv_cache_tokens,
         "raw_ttft_ms": round(raw1["ttft_s"] * 1000, 1),
         "raw_tokens_per_output": round(raw1["tokens_per_output"], 2),
-        "raw_engine_thread_cpu_ms_per_token": round(raw1["engine_thread_cpu_ms_per_token"], 3),
+        "raw_frontend_cpu_ms_per_token": round(raw1["frontend_cpu_ms_per_token"], 3),
         # The first app run, as shipped (the headline figure), then every run in order.
         "delivered_over_raw": first.get("delivered_over_raw"),
         "display_over_raw": first.get("display_over_raw"),
         "app_runs": runs,
+        "app_rss_mb": round(app_rss_mb),
+        "frontend_rss_mb": round(frontend_rss_mb),
         "shutdown_s": round(shutdown_s, 1),
         "engine_processes": len(pids),
         "engine_processes_left": len(left),

@@ -36,7 +36,7 @@ async def _run(model: str, extra: dict[str, Any], tokens: int) -> dict[str, Any]
     from vllm.v1.engine.async_llm import AsyncLLM
 
     from vllm_tui.config import EngineSettings
-    from vllm_tui.engine.local import engine_args_kwargs
+    from vllm_tui.engine.frontend import engine_args_kwargs
 
     kwargs = {**engine_args_kwargs(EngineSettings(model=model, max_model_len=4096)), **extra}
     started = time.perf_counter()

@@ -18,6 +18,7 @@ from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings
 from vllm_tui.engine.errors import explain
+from vllm_tui.engine.local import LocalEngine
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.status_line import StatusLine
@@ -155,8 +156,18 @@ async def test_kv_cache_too_small_gives_the_estimate(
         assert not app.engine or not getattr(app.engine, "pids", set())
 
 
+def victim(engine: LocalEngine, which: str) -> int:
+    """The frontend process (AsyncLLM), or vLLM's engine core under it."""
+    frontend = engine.frontend_pid
+    assert frontend is not None
+    if which == "frontend":
+        return frontend
+    return min(engine.pids - {frontend})  # the engine core starts before its workers
+
+
+@pytest.mark.parametrize("which", ["engine core", "frontend"])
 async def test_engine_killed_mid_answer_keeps_the_answer_and_restarts(
-    tiny_model: Path, tmp_path: Path, log_path: Path
+    which: str, tiny_model: Path, tmp_path: Path, log_path: Path
 ) -> None:
     app = own_engine_app(tmp_path, log_path, max_tokens=1800, model=str(tiny_model), max_model_len=2048)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -170,8 +181,9 @@ async def test_engine_killed_mid_answer_keeps_the_answer_and_restarts(
             what="answer streaming",
         )
         first = app.query_one(AssistantMessage)
-        core = min(app.engine.pids)  # type: ignore[union-attr]  # the engine core starts first
-        os.kill(core, signal.SIGKILL)
+        engine = app.engine
+        assert isinstance(engine, LocalEngine)
+        os.kill(victim(engine, which), signal.SIGKILL)
         await wait_until(pilot, lambda: not first.streaming, timeout=30, what="answer marked")
         await wait_until(pilot, lambda: bool(app.query(Notice)), timeout=30, what="engine died notice")
         notice = str(app.query_one(Notice).render())

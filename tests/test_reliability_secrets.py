@@ -14,7 +14,7 @@ from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.cli import build_parser, profile_from_args
 from vllm_tui.config import AppConfig, builtin_profiles, load_config, save_config
-from vllm_tui.engine.local import engine_args_kwargs
+from vllm_tui.engine.frontend import engine_args_kwargs
 from vllm_tui.widgets.message import AssistantMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 

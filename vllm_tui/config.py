@@ -28,7 +28,7 @@ EXECUTOR_BACKENDS = ("auto", "mp", "ray")
 
 @dataclass
 class EngineSettings:
-    """How the in-process vLLM engine is built (each maps to an `AsyncEngineArgs` field)."""
+    """How the local vLLM engine is built (each maps to an `AsyncEngineArgs` field)."""
 
     model: str = DEFAULT_MODEL
     """Local path or Hugging Face id."""
@@ -76,7 +76,7 @@ class SamplingSettings:
 class Profile:
     name: str = "r1-distill-qwen-1.5b"
     kind: str = "local"
-    """"local" (in-process vLLM) or "remote" (an OpenAI-compatible vLLM server)."""
+    """"local" (vLLM run by the app) or "remote" (an OpenAI-compatible vLLM server)."""
     engine: EngineSettings = field(default_factory=EngineSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     server_url: str = ""

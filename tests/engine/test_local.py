@@ -1,4 +1,5 @@
-"""The in-process engine on the real vLLM (CPU build) with the scripted tiny R1 checkpoint."""
+"""The local engine (a frontend process owning AsyncLLM, vLLM's engine core under it) on the real
+vLLM (CPU build) with the scripted tiny R1 checkpoint."""
 
 from __future__ import annotations
 
@@ -47,9 +48,24 @@ def test_streams_thinking_then_answer(engine: LocalEngine, engine_events: Record
     assert done.stats.time_to_first_token is not None and done.stats.tokens_per_second
 
 
-def test_in_process_engine_shortens_the_gil_switch_interval(engine: LocalEngine) -> None:
-    # The engine thread must win the GIL back from a busy UI within a millisecond (bench/delivered.py).
+def test_engine_reader_shortens_the_gil_switch_interval(engine: LocalEngine) -> None:
+    # The thread that reads the frontend's events must win the GIL back from a busy UI within a
+    # millisecond, or tokens reach the screen in pairs (bench/delivered.py).
     assert sys.getswitchinterval() <= GIL_SWITCH_INTERVAL
+
+
+def test_vllm_runs_outside_the_app_process(engine: LocalEngine) -> None:
+    """AsyncLLM lives in the frontend process, vLLM's engine core under it (the app process itself
+    is checked in tests/test_reliability_process.py: this test process imports vLLM elsewhere)."""
+    import psutil
+
+    frontend = engine.frontend_pid
+    assert frontend is not None and frontend in engine.pids
+    assert len(engine.pids) >= 2  # the frontend and vLLM's engine core under it
+    core = psutil.Process(frontend).children()
+    assert core and {p.pid for p in core} <= engine.pids
+
+    assert "libtorch" in Path(f"/proc/{frontend}/maps").read_text()
 
 
 def test_stop_aborts_and_next_prompt_works(engine: LocalEngine, engine_events: Recorder) -> None:
@@ -71,7 +87,9 @@ def test_prompt_longer_than_context_is_refused(engine: LocalEngine, engine_event
     assert "Nothing was sent" in events[-1].reason
 
 
-def test_thinking_is_not_sent_back(engine: LocalEngine) -> None:
+def test_thinking_is_not_sent_back(tiny_model: Path) -> None:
+    from transformers import AutoTokenizer
+
     from vllm_tui.engine.prompt import render_prompt_text
 
     req = ChatRequest(
@@ -82,7 +100,7 @@ def test_thinking_is_not_sent_back(engine: LocalEngine) -> None:
         ),
         SamplingSettings(),
     )
-    text = render_prompt_text(engine._tokenizer, req, thinks=True)
+    text = render_prompt_text(AutoTokenizer.from_pretrained(tiny_model), req, thinks=True)
     assert text.count("<｜begin▁of▁sentence｜>") == 1
     assert text.endswith("<｜Assistant｜><think>\n")
     assert "Hello there.<｜end▁of▁sentence｜>" in text

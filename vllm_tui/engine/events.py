@@ -1,4 +1,5 @@
-"""Typed events the engines emit. Frozen dataclasses: they cross from the engine thread to the UI.
+"""Typed events the engines emit. Frozen dataclasses: they cross from the engine (its frontend
+process, over a pipe, or the remote engine's thread) to the UI.
 
 Nothing here imports vLLM or Textual: the UI wraps these in Textual messages, the store persists them.
 """

@@ -1,7 +1,7 @@
 """vLLM's own scheduler figures (KV-cache usage, running / waiting requests) for the engine card.
 
 A custom stat logger is handed to `AsyncLLM`; vLLM calls its `record` after each engine step in the
-engine thread. It only stores the latest values in a dict the engine thread reads once a second.
+frontend process's loop. It only stores the latest values in a dict that loop reads once a second.
 """
 
 from __future__ import annotations
