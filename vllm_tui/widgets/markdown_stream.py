@@ -454,6 +454,7 @@ class StreamingMarkdown(NoRelayout):
         self._raw_len = 0
         self._pending: list[str] = []
         self._displayed_len = 0
+        self._displayed_at = 0.0
         self._frames_shown = 0
         self._splitter = BlockSplitter()
         self._chunks: list[_MarkdownChunk] = []
@@ -490,6 +491,11 @@ class StreamingMarkdown(NoRelayout):
     def displayed_length(self) -> int:
         """How many characters of `text` were on screen as of the last completed screen refresh."""
         return self._displayed_len
+
+    @property
+    def displayed_at(self) -> float:
+        """`time.monotonic()` at the end of the screen refresh that last showed more of `text`."""
+        return self._displayed_at
 
     @property
     def frames_shown(self) -> int:
@@ -610,7 +616,9 @@ class StreamingMarkdown(NoRelayout):
 
     def _frame_done(self, length: int, started: float, laid_out: bool) -> None:
         """After the screen refresh that showed a flush: record progress, and what a layout costs."""
-        self._displayed_len = max(self._displayed_len, length)
+        if length > self._displayed_len:
+            self._displayed_len = length
+            self._displayed_at = monotonic()
         self._frames_shown += 1
         if laid_out:
             cost = min(perf_counter() - started, MAX_FRAME_INTERVAL)
