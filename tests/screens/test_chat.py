@@ -79,6 +79,29 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
         assert [t.role for t in again.chat.history] == ["user", "assistant"]
 
 
+async def test_last_tokens_are_on_screen_before_the_answer_finishes(
+    app_engine: Any, log_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine sends the last tokens and the end of the answer together. Finishing lays the screen
+    out (10-50 ms); the last tokens must not wait for it: a plain frame shows them first."""
+    seen: list[tuple[int, int]] = []
+    finish = AssistantMessage.finish
+
+    def noting(self: AssistantMessage, *args: Any) -> None:
+        views = (self._thinking, self._answer)
+        seen.append((sum(v.displayed_length for v in views), sum(len(v.text) for v in views)))
+        finish(self, *args)
+
+    monkeypatch.setattr(AssistantMessage, "finish", noting)
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=60)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        for n in range(3):
+            await type_and_send(pilot, f"question {n}")
+            await wait_until(pilot, lambda n=n: len(seen) == n + 1, what=f"answer {n} finished")
+    assert all(shown == total > 0 for shown, total in seen), seen
+
+
 async def test_escape_stops_and_next_prompt_works(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
     app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=1800)
     async with app.run_test(size=(100, 30)) as pilot:

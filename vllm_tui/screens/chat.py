@@ -473,6 +473,12 @@ class ChatScreen(MessageActions, Screen[None]):
         elif isinstance(event, AnswerFinished):
             if not message.streaming:
                 return
+            if message.show_pending():
+                # The last tokens reach the screen in a plain frame first. Finishing (the last block
+                # as finished Markdown, the stats line, the footer's keys) lays the screen out, which
+                # would hold them back 10-50 ms; it runs after that refresh.
+                self.call_after_refresh(self._apply_answer_event, event)
+                return
             stats = event.stats
             base = self.continue_base
             if base is not None:

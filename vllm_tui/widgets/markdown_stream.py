@@ -518,6 +518,14 @@ class StreamingMarkdown(NoRelayout):
         self._pending.append(text)
         self._schedule_flush()
 
+    def show_pending(self) -> bool:
+        """Put the text appended since the last frame on screen now, in a plain frame (not waiting
+        for the frame timer). True if there was any."""
+        if not self._pending or self._finished or not self.is_mounted:
+            return False
+        self._flush()
+        return True
+
     def finish(self) -> None:
         """The stream ended: render everything, the last block included, as finished Markdown."""
         if self._finished:

@@ -219,6 +219,11 @@ class AssistantMessage(Vertical):
                 self._stats.update(format_stats(None, live_rate=rate), layout=not self._live_rate_shown)
                 self._live_rate_shown = True
 
+    def show_pending(self) -> bool:
+        """Put text that arrived since the last frame on screen now; True if there was any."""
+        shown = self._thinking.show_pending()
+        return self._answer.show_pending() or shown
+
     def finish(self, reason: FinishReason, stats: AnswerStats) -> None:
         self.finish_reason = reason
         self.stats = stats
