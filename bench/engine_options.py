@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.delivered import raw_stream
 from bench.report import report
+from vllm_tui.engine.frontend import raw_stream
 
 
 def _value(text: str) -> Any:

@@ -424,44 +424,44 @@ class Frontend:
                 self.emit(AnswerFinished(rid, "stop", stats(i), i))
 
     async def _raw(self, prompt: str, tokens: int) -> None:
-        """The benchmark's baseline: `prompt` streamed by a bare loop on `AsyncLLM`, `tokens` tokens
-        with `ignore_eos` and R1 sampling, nothing else in this process busy (bench/delivered.py)."""
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
-
+        """The benchmark's baseline for `prompt` (bench/delivered.py), said back as a RawStream."""
         from vllm_tui.config import SamplingSettings
 
         request = ChatRequest((ChatTurn("user", prompt),), SamplingSettings())
         ids = render_prompt_ids(self._tokenizer, request, thinks=True)
-        params = SamplingParams(
-            temperature=0.6,
-            top_p=0.95,
-            max_tokens=tokens,
-            ignore_eos=True,
-            output_kind=RequestOutputKind.DELTA,
-        )
-        cpu0 = time.process_time()
-        start = time.perf_counter()
-        first = last = 0.0
-        count = outputs = 0
-        async for out in self._llm.generate(
-            {"prompt_token_ids": ids}, params, request_id=f"raw-{time.time_ns()}"
-        ):
-            now = time.perf_counter()
-            n = len(out.outputs[0].token_ids)
-            if n and not count:
-                first = now
-            count += n
-            outputs += 1
-            last = now
-        self.emit(
-            RawStream(
-                {
-                    "tokens": count,
-                    "ttft_s": first - start,
-                    "tok_s": (count - 1) / (last - first) if last > first else 0.0,
-                    "tokens_per_output": count / max(1, outputs),
-                    "frontend_cpu_ms_per_token": 1000 * (time.process_time() - cpu0) / max(1, count),
-                }
-            )
-        )
+        self.emit(RawStream(await raw_stream(self._llm, ids, tokens)))
+
+
+async def raw_stream(llm: Any, prompt_ids: list[int], tokens: int) -> dict[str, float]:
+    """A bare loop on `AsyncLLM`: `tokens` tokens with `ignore_eos` and R1 sampling, nothing else
+    done per output. What the benchmarks compare the app (and engine options) against."""
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    params = SamplingParams(
+        temperature=0.6,
+        top_p=0.95,
+        max_tokens=tokens,
+        ignore_eos=True,
+        output_kind=RequestOutputKind.DELTA,
+    )
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    first = last = 0.0
+    count = outputs = 0
+    rid = f"raw-{time.time_ns()}"
+    async for out in llm.generate({"prompt_token_ids": prompt_ids}, params, request_id=rid):
+        now = time.perf_counter()
+        n = len(out.outputs[0].token_ids)
+        if n and not count:
+            first = now
+        count += n
+        outputs += 1
+        last = now
+    return {
+        "tokens": count,
+        "ttft_s": first - start,
+        "tok_s": (count - 1) / (last - first) if last > first else 0.0,
+        "tokens_per_output": count / max(1, outputs),
+        "frontend_cpu_ms_per_token": 1000 * (time.process_time() - cpu0) / max(1, count),
+    }
