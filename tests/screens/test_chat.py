@@ -96,7 +96,7 @@ async def test_last_tokens_are_on_screen_before_the_answer_finishes(
     app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=60)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
-        for n in range(3):
+        for n in range(6):
             await type_and_send(pilot, f"question {n}")
             await wait_until(pilot, lambda n=n: len(seen) == n + 1, what=f"answer {n} finished")
     assert all(shown == total > 0 for shown, total in seen), seen

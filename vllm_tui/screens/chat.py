@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -473,11 +474,10 @@ class ChatScreen(MessageActions, Screen[None]):
         elif isinstance(event, AnswerFinished):
             if not message.streaming:
                 return
-            if message.show_pending():
+            if message.show_pending(partial(self._apply_answer_event, event)):
                 # The last tokens reach the screen in a plain frame first. Finishing (the last block
                 # as finished Markdown, the stats line, the footer's keys) lays the screen out, which
                 # would hold them back 10-50 ms; it runs after that refresh.
-                self.call_after_refresh(self._apply_answer_event, event)
                 return
             stats = event.stats
             base = self.continue_base

@@ -24,6 +24,7 @@ C0 controls and C1 controls are replaced by visible symbols before anything is r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from math import ceil
 from time import monotonic, perf_counter
@@ -518,13 +519,19 @@ class StreamingMarkdown(NoRelayout):
         self._pending.append(text)
         self._schedule_flush()
 
-    def show_pending(self) -> bool:
+    @property
+    def behind(self) -> bool:
+        """Text was appended that is not on screen yet (not flushed, or its refresh not done)."""
+        return self._displayed_len < self._raw_len and not self._finished and self.is_mounted
+
+    def show_pending(self, then: Callable[[], None]) -> None:
         """Put the text appended since the last frame on screen now, in a plain frame (not waiting
-        for the frame timer). True if there was any."""
-        if not self._pending or self._finished or not self.is_mounted:
-            return False
-        self._flush()
-        return True
+        for the frame timer), and call `then` once that refresh is done and `displayed_length` says so."""
+        if self._pending:
+            self._flush()
+        # Posted after the flush's own after-refresh callback, on the same queue: it runs after it.
+        if not self.call_after_refresh(then):
+            then()
 
     def finish(self) -> None:
         """The stream ended: render everything, the last block included, as finished Markdown."""

@@ -7,6 +7,7 @@ with the answer. The thinking sits in a collapsible block that folds away when t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -219,10 +220,21 @@ class AssistantMessage(Vertical):
                 self._stats.update(format_stats(None, live_rate=rate), layout=not self._live_rate_shown)
                 self._live_rate_shown = True
 
-    def show_pending(self) -> bool:
-        """Put text that arrived since the last frame on screen now; True if there was any."""
-        shown = self._thinking.show_pending()
-        return self._answer.show_pending() or shown
+    def show_pending(self, then: Callable[[], None]) -> bool:
+        """Put text that arrived since the last frame on screen now and call `then` once it is there.
+        False (and `then` is not called) if there was none."""
+        views = [view for view in (self._thinking, self._answer) if view.behind]
+        left = len(views)
+
+        def one_shown() -> None:
+            nonlocal left
+            left -= 1
+            if not left:
+                then()
+
+        for view in views:
+            view.show_pending(one_shown)
+        return bool(views)
 
     def finish(self, reason: FinishReason, stats: AnswerStats) -> None:
         self.finish_reason = reason
