@@ -16,6 +16,10 @@ rate, not in the tenths). Each scenario runs in its own interpreter.
 The headless driver skips only the final write of escape codes to the terminal; layout and rendering
 of every changed line still run.
 
+"Cost per tenth" feeds the same 30,000-token answers at 20,000 tok/s (the absorbed-rate target), so
+each tenth spans several frames, and reports the process CPU time per token over each tenth, the
+frames that drew it included: a view whose frames get dearer as the answer grows shows it here.
+
 "Steady" feeds 1,000 tok/s for a few seconds and reports the lag from a fragment's append to the end
 of the screen refresh that shows it (p50/p99), and process CPU time over wall time; each steady
 scenario runs `--steady-runs` times (3), each in its own interpreter, and every run is listed.
@@ -73,6 +77,20 @@ class Steady:
     lag_p99_ms: float
     lag_max_ms: float
     cpu_percent: float
+
+
+@dataclass
+class TenthCost:
+    name: str
+    rate: int
+    tokens: int
+    seconds: float
+    cpu_us_per_token: list[float]
+    """Process CPU time per token over each tenth of the answer, the frames that drew it included."""
+    frames: list[int]
+    """Screen refreshes in each tenth."""
+    last_over_first: float
+    """Speed of the last tenth over the first's: first tenth's cost per token / last tenth's."""
 
 
 class _BenchApp(App[None]):
@@ -219,6 +237,48 @@ async def _steady(name: str, tokens: list[str], rate: int) -> Steady:
     )
 
 
+async def _tenth_cost(name: str, tokens: list[str], rate: int) -> TenthCost:
+    """The per-token cost of each tenth of the answer, fed at `rate` so that each tenth spans several
+    frames (at full speed a tenth is fed in ~10 ms, less than one frame, and whether a frame falls into
+    it decides its rate)."""
+    app = _BenchApp(StreamingMarkdown)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await asyncio.sleep(0.2)
+        widget = app.query_one(StreamingMarkdown)
+        tenth = len(tokens) // 10
+        total = sum(map(len, tokens))
+        cpu = [time.process_time()]
+        frames = [widget.frames_shown]
+        start = time.perf_counter()
+        sent = 0
+        while sent < len(tokens):
+            due = min(len(tokens), int((time.perf_counter() - start) * rate) + 1)
+            while sent < due:
+                widget.append(tokens[sent])
+                sent += 1
+                if sent % tenth == 0 and sent < len(tokens):
+                    cpu.append(time.process_time())
+                    frames.append(widget.frames_shown)
+            await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+        while widget.displayed_length < total:
+            await asyncio.sleep(0.0005)
+        cpu.append(time.process_time())
+        frames.append(widget.frames_shown)
+        wall = time.perf_counter() - start
+    sizes = [tenth] * 9 + [len(tokens) - 9 * tenth]
+    cost = [1e6 * (cpu[k + 1] - cpu[k]) / sizes[k] for k in range(10)]
+    return TenthCost(
+        name,
+        rate,
+        len(tokens),
+        wall,
+        [round(c, 2) for c in cost],
+        [frames[k + 1] - frames[k] for k in range(10)],
+        cost[0] / cost[-1],
+    )
+
+
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -226,7 +286,9 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def _print_table(full: list[FullSpeed], steady: list[Steady], naive_of: dict[str, str]) -> None:
+def _print_table(
+    full: list[FullSpeed], steady: list[Steady], naive_of: dict[str, str], costs: list[TenthCost]
+) -> None:
     by_name = {row.name: row for row in full}
     header = (
         f"{'scenario':<24} {'widget':<20} {'tokens':>7} {'tok/s':>8} {'first 10%':>10} {'last 10%':>9}"
@@ -257,6 +319,18 @@ def _print_table(full: list[FullSpeed], steady: list[Steady], naive_of: dict[str
             f"{s.name:<24} {s.rate:>6} {s.seconds:>8.1f} {s.lag_p50_ms:>11.1f} {s.lag_p99_ms:>11.1f}"
             f" {s.lag_max_ms:>11.1f} {s.cpu_percent:>6.1f}"
         )
+    if costs:
+        lines.append("")
+        header = (
+            f"{'cost per tenth':<24} {'tok/s':>6} {'first µs/tok':>13} {'last µs/tok':>12}"
+            f" {'last/first speed':>17} {'frames/tenth':>13}"
+        )
+        lines += [header, "-" * len(header)]
+        for c in costs:
+            lines.append(
+                f"{c.name:<24} {c.rate:>6} {c.cpu_us_per_token[0]:>13.1f} {c.cpu_us_per_token[-1]:>12.1f}"
+                f" {c.last_over_first:>17.2f} {min(c.frames)}-{max(c.frames):<11}"
+            )
     sys.stdout.write("\n".join(lines) + "\n")
 
 
@@ -268,10 +342,12 @@ SCENARIOS = (
     "naive-code-fence-short",
     "steady-prose",
     "steady-code-fence",
+    "cost-prose",
+    "cost-code-fence",
 )
 
 
-async def _scenario(name: str, args: argparse.Namespace) -> FullSpeed | Steady:
+async def _scenario(name: str, args: argparse.Namespace) -> FullSpeed | Steady | TenthCost:
     n, short, count = args.tokens, args.naive_code_tokens, int(args.rate * args.steady_seconds)
     if name == "prose":
         return await _full_speed_streaming(name, prose_tokens(n), finish=True)
@@ -283,12 +359,16 @@ async def _scenario(name: str, args: argparse.Namespace) -> FullSpeed | Steady:
         return await _full_speed_naive(name, prose_tokens(n))
     if name == "naive-code-fence-short":
         return await _full_speed_naive(name, code_tokens(short))
+    if name == "cost-prose":
+        return await _tenth_cost(name, prose_tokens(n), args.cost_rate)
+    if name == "cost-code-fence":
+        return await _tenth_cost(name, code_tokens(n), args.cost_rate)
     if name == "steady-prose":
         return await _steady(name, prose_tokens(count, seed=3), args.rate)
     return await _steady(name, code_tokens(count, seed=4), args.rate)
 
 
-def _run_isolated(name: str, argv: list[str]) -> FullSpeed | Steady:
+def _run_isolated(name: str, argv: list[str]) -> FullSpeed | Steady | TenthCost:
     # Each scenario gets a fresh interpreter: run in one process, the later ones inherit the earlier
     # apps' leftovers and their steady-lag tails grew several-fold (measured), which says nothing about
     # the widget.
@@ -306,6 +386,8 @@ def _run_isolated(name: str, argv: list[str]) -> FullSpeed | Steady:
         env=env,
     ).stdout
     row = json.loads(out.strip().splitlines()[-1])
+    if name.startswith("cost"):
+        return TenthCost(**row)
     return Steady(**row) if name.startswith("steady") else FullSpeed(**row)
 
 
@@ -323,10 +405,11 @@ def _main(args: argparse.Namespace, argv: list[str]) -> dict[str, object]:
     ]
     full = [row for row in rows if isinstance(row, FullSpeed)]
     steady = [row for row in rows if isinstance(row, Steady)]
+    costs = [row for row in rows if isinstance(row, TenthCost)]
     naive_of = {}
     if not args.skip_naive:
         naive_of = {"prose": "naive-prose", "code-fence-short": "naive-code-fence-short"}
-    _print_table(full, steady, naive_of)
+    _print_table(full, steady, naive_of, costs)
     return {
         "machine": {
             "python": platform.python_version(),
@@ -338,6 +421,7 @@ def _main(args: argparse.Namespace, argv: list[str]) -> dict[str, object]:
         },
         "full_speed": [asdict(row) for row in full],
         "steady": [asdict(row) for row in steady],
+        "cost_per_tenth": [asdict(row) for row in costs],
     }
 
 
@@ -359,6 +443,12 @@ def main(argv: list[str] | None = None) -> None:
         default=3,
         help="runs of each steady scenario (its p99 swings by 10-20 ms between runs on a shared machine)",
     )
+    parser.add_argument(
+        "--cost-rate",
+        type=int,
+        default=20_000,
+        help="tokens/s of the per-tenth cost runs (the absorbed-rate target; a tenth spans several frames)",
+    )
     parser.add_argument("--skip-naive", action="store_true", help="skip the Markdown.get_stream() lines")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     parser.add_argument("--scenario", choices=SCENARIOS, help=argparse.SUPPRESS)
@@ -372,6 +462,7 @@ def main(argv: list[str] | None = None) -> None:
         f"--naive-code-tokens={args.naive_code_tokens}",
         f"--steady-seconds={args.steady_seconds}",
         f"--rate={args.rate}",
+        f"--cost-rate={args.cost_rate}",
     ]
     results = _main(args, child_argv)
     if args.json is not None:
