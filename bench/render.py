@@ -257,15 +257,16 @@ async def _tenth_cost(name: str, tokens: list[str], rate: int) -> TenthCost:
             while sent < due:
                 widget.append(tokens[sent])
                 sent += 1
-                if sent % tenth == 0 and sent < len(tokens):
+                if sent % tenth == 0 or sent == len(tokens):
                     cpu.append(time.process_time())
                     frames.append(widget.frames_shown)
             await asyncio.sleep(max(0.0, start + sent / rate - time.perf_counter()))
+        # Each tenth is timed from its first fragment to its last, with the frames that fell in
+        # between (the same for every tenth); the final frame after the last one is not in any.
         while widget.displayed_length < total:
             await asyncio.sleep(0.0005)
-        cpu.append(time.process_time())
-        frames.append(widget.frames_shown)
         wall = time.perf_counter() - start
+        cpu, frames = cpu[:11], frames[:11]
     sizes = [tenth] * 9 + [len(tokens) - 9 * tenth]
     cost = [1e6 * (cpu[k + 1] - cpu[k]) / sizes[k] for k in range(10)]
     return TenthCost(
