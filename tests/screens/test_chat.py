@@ -102,6 +102,32 @@ async def test_last_tokens_are_on_screen_before_the_answer_finishes(
     assert all(shown == total > 0 for shown, total in seen), seen
 
 
+async def test_a_reopened_chat_shows_its_end(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    """The restored answers get their heights only in the layout after they are mounted: the log must
+    end up at the bottom (the last answer and its note), not part-way up, as it did."""
+    from textual.containers import VerticalScroll
+
+    from vllm_tui.store import ChatStore
+
+    store = tmp_path / "chats.sqlite3"
+    with ChatStore.open(store) as chats:
+        chat = chats.create_chat("long")
+        for i in range(3):
+            chats.add_user_message(chat.id, f"question {i}")
+            answer = chats.begin_answer(chat.id, "tiny", "tiny", {})
+            text = "\n\n".join(f"Paragraph {j} of answer {i}, long enough to wrap here." for j in range(12))
+            state = "complete" if i < 2 else "interrupted"
+            chats.finish_answer(answer, state, content=text, thinking="Thinking it over. " * 30)
+    app = make_app(app_engine, log_path, store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        log = app.screen.query_one("#log", VerticalScroll)
+        await wait_until(pilot, lambda: len(app.query(AssistantMessage)) == 3, what="restored chat")
+        await pilot.pause(0.3)
+        assert log.max_scroll_y > 30
+        assert log.scroll_offset.y == log.max_scroll_y
+        assert "Interrupted" in str(app.query(AssistantMessage)[2].query_one(".stats").render())
+
+
 async def test_escape_stops_and_next_prompt_works(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
     app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=1800)
     async with app.run_test(size=(100, 30)) as pilot:

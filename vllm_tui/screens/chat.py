@@ -234,6 +234,9 @@ class ChatScreen(MessageActions, Screen[None]):
         self.history = self.history_from_log()
         log.scroll_end(animate=False)
         log.anchor()
+        # The restored answers get their heights in the next layout (their Markdown renders then):
+        # scroll to the end again once it has run, or the chat opens part-way up its last answers.
+        self.call_after_refresh(log.scroll_end, animate=False)
 
     def _save_streaming(self) -> None:
         if self.store is None:
