@@ -214,6 +214,6 @@ async def test_engine_killed_mid_answer_keeps_the_answer_and_restarts(
 
 
 def _alive(pid: int) -> bool:
-    from vllm_tui.engine.local import _alive as alive
+    from vllm_tui.engine.processes import alive
 
     return alive(pid)

@@ -21,7 +21,8 @@ from vllm_tui.engine.events import (
     ReasoningDelta,
     TextDelta,
 )
-from vllm_tui.engine.local import GIL_SWITCH_INTERVAL, LocalEngine, _alive
+from vllm_tui.engine.local import GIL_SWITCH_INTERVAL, LocalEngine
+from vllm_tui.engine.processes import alive
 from vllm_tui.engine.request import ChatRequest, ChatTurn
 
 pytestmark = pytest.mark.engine
@@ -168,7 +169,7 @@ def test_child_process_failure_root_cause_from_its_log(
     assert isinstance(failed, EngineFailed), failed
     assert "Engine core initialization failed" not in failed.reason
     assert any(word in failed.reason for word in ("size", "shape", "mismatch")), failed
-    assert not [pid for pid in eng._new_pids() if _alive(pid)]
+    assert not [pid for pid in eng._new_pids() if alive(pid)]
 
 
 def _copy_configs(src: Path, dest: Path) -> Path:

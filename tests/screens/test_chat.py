@@ -219,7 +219,8 @@ async def test_switch_profile_from_keyboard(
 ) -> None:
     """F3 → pick the second profile → the next answer comes from the new engine; the old one's
     processes are gone."""
-    from vllm_tui.engine.local import LocalEngine, _alive
+    from vllm_tui.engine.local import LocalEngine
+    from vllm_tui.engine.processes import alive
     from vllm_tui.screens.model_picker import ModelPickerScreen
 
     cfg = AppConfig()
@@ -249,7 +250,7 @@ async def test_switch_profile_from_keyboard(
             timeout=240,
             what="second engine ready",
         )
-        assert not [pid for pid in old_pids if _alive(pid)]
+        assert not [pid for pid in old_pids if alive(pid)]
         assert app.profile.name == "tiny-b"
         await type_and_send(pilot, "who are you?")
         await wait_until(

@@ -27,8 +27,9 @@ from vllm_tui.engine.events import (
     EngineStopped,
     LoadProgress,
 )
+from vllm_tui.engine.log_capture import file_size, lines_since
 from vllm_tui.engine.preflight import preflight
-from vllm_tui.engine.processes import alive, child_pids, terminate
+from vllm_tui.engine.processes import child_pids, terminate
 from vllm_tui.engine.request import ChatRequest
 from vllm_tui.orphans import PidFile
 from vllm_tui.orphans import current as current_pid_file
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
 Emit = Callable[[Any], None]
-
-# Kept importable from here: tests and benchmarks name it with the engine.
-_alive = alive
 
 
 class LocalEngine:
@@ -137,11 +135,11 @@ class LocalEngine:
         if process is None or process.is_alive():
             # During the load: AsyncLLM's constructor cannot be interrupted, so its processes are
             # ended, and the reader then hears the pipe close.
-            self._terminate(self._new_pids())
+            terminate(self._new_pids())
         if self._thread is not None:
             self._thread.join(timeout)
         ended = self._pids | self._new_pids()
-        self._terminate(ended)
+        terminate(ended)
         if process is not None:
             process.join(5)
         LocalEngine._claimed_pids.difference_update(self._pids)
@@ -185,7 +183,7 @@ class LocalEngine:
                 return
             self._process, self._conn = process, ours
         theirs.close()
-        log_offset = _size(self._log_path)
+        log_offset = file_size(self._log_path)
         ended = self._read(ours)
         ours.close()
         if ended:
@@ -211,7 +209,8 @@ class LocalEngine:
         else:
             ex = explain(
                 f"the engine process ended during the load ({how})",
-                root_cause(_tail(self._log_path, log_offset)),
+                # A crashed frontend's last words are in the log, after where it started.
+                root_cause(lines_since(self._log_path, log_offset)),
             )
             self._emit(EngineFailed(ex.title, ex.reason, ex.advice))
 
@@ -231,10 +230,7 @@ class LocalEngine:
                 continue
             if isinstance(message, EngineReady):
                 self._on_ready(message)
-            elif isinstance(message, EngineFailed):
-                self.ready.clear()
-                ended = True
-            elif isinstance(message, EngineStopped):
+            elif isinstance(message, (EngineFailed, EngineStopped)):
                 self.ready.clear()
                 ended = True
             self._emit(message)
@@ -287,29 +283,8 @@ class LocalEngine:
         return child_pids() - self._pids_before - (LocalEngine._claimed_pids - self._pids)
 
     def _end(self, pids: set[int]) -> None:
-        self._terminate(pids)
+        terminate(pids)
         self._pids_file().discard(pids)
-
-    @staticmethod
-    def _terminate(pids: set[int], grace: float = 10.0) -> None:
-        terminate(pids, grace)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _tail(path: Path, offset: int, limit_bytes: int = 4 << 20) -> list[str]:
-    """The log's lines written since `offset` (where a crashed frontend's last words are)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            fh.seek(max(offset, _size(path) - limit_bytes))
-            return fh.read().replace("\r", "\n").splitlines()
-    except OSError:
-        return []
 
 
 GIL_SWITCH_INTERVAL = 0.001

@@ -55,7 +55,7 @@ class LogFollower:
     def __init__(self, path: Path, on_line: Callable[[str], None], start: int | None = None) -> None:
         self.path = path
         self._on_line = on_line
-        self.start_offset = start if start is not None else _size(path)
+        self.start_offset = start if start is not None else file_size(path)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vllm-tui-log-follower", daemon=True)
 
@@ -89,16 +89,21 @@ class LogFollower:
 
     def lines_since_start(self, limit_bytes: int = 4 << 20) -> list[str]:
         """Everything logged since this follower's start offset (for finding a root cause)."""
-        try:
-            with open(self.path, encoding="utf-8", errors="replace") as fh:
-                fh.seek(max(self.start_offset, _size(self.path) - limit_bytes))
-                return fh.read().replace("\r", "\n").splitlines()
-        except FileNotFoundError:
-            return []
+        return lines_since(self.path, self.start_offset, limit_bytes)
 
 
-def _size(path: Path) -> int:
+def lines_since(path: Path, offset: int, limit_bytes: int = 4 << 20) -> list[str]:
+    """The file's lines from `offset` on (at most its last `limit_bytes`); none if it cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            fh.seek(max(offset, file_size(path) - limit_bytes))
+            return fh.read().replace("\r", "\n").splitlines()
+    except OSError:
+        return []
+
+
+def file_size(path: Path) -> int:
     try:
         return path.stat().st_size
-    except FileNotFoundError:
+    except OSError:
         return 0
