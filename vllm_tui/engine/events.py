@@ -83,6 +83,13 @@ class AnswerStats:
         return (self.completion_tokens - 1) / self.decode_seconds
 
 
+def finish_reason_of(raw: str | None) -> FinishReason:
+    """The engine's finish reason as the app knows it ("stop" for any other, or none)."""
+    if raw in ("stop", "length", "abort"):
+        return raw  # type: ignore[return-value]
+    return "stop"
+
+
 @dataclass(frozen=True)
 class AnswerFinished:
     request_id: str

@@ -37,10 +37,10 @@ from vllm_tui.engine.events import (
     EngineMetrics,
     EngineReady,
     EngineStopped,
-    FinishReason,
     LoadProgress,
     ReasoningDelta,
     TextDelta,
+    finish_reason_of,
 )
 from vllm_tui.engine.load_stages import StageTracker
 from vllm_tui.engine.log_capture import LogFollower
@@ -118,12 +118,6 @@ def _set_title() -> None:
     except ImportError:
         return
     setproctitle.setproctitle("vllm-tui frontend")
-
-
-def _finish_reason(raw: str | None) -> FinishReason:
-    if raw in ("stop", "length", "abort"):
-        return raw  # type: ignore[return-value]
-    return "stop"
 
 
 class Frontend:
@@ -397,7 +391,7 @@ class Frontend:
                         self.emit(TextDelta(rid, answer, i, n_new))
                     if comp.finish_reason is not None and i not in done:
                         done.add(i)
-                        self.emit(AnswerFinished(rid, _finish_reason(comp.finish_reason), stats(i), i))
+                        self.emit(AnswerFinished(rid, finish_reason_of(comp.finish_reason), stats(i), i))
         except asyncio.CancelledError:
             try:
                 await self._llm.abort(rid)

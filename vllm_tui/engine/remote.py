@@ -33,6 +33,7 @@ from vllm_tui.engine.events import (
     LoadProgress,
     ReasoningDelta,
     TextDelta,
+    finish_reason_of,
 )
 from vllm_tui.engine.prompt import conversation
 from vllm_tui.engine.reasoning import detect_reasoning_parser
@@ -606,7 +607,7 @@ class RemoteEngine:
             time_to_first_token=None if first is None else first - stream.submitted,
             decode_seconds=0.0 if first is None else sample.last_at - first,
         )
-        self._emit(AnswerFinished(stream.request.request_id, _finish_reason(sample.finish), stats, index))
+        self._emit(AnswerFinished(stream.request.request_id, finish_reason_of(sample.finish), stats, index))
 
     def _finish_all(self, stream: _Stream, default: FinishReason) -> None:
         for i, sample in enumerate(stream.samples):
@@ -618,12 +619,6 @@ class RemoteEngine:
 
 class _RetryWithoutMaxTokens(Exception):
     pass
-
-
-def _finish_reason(raw: str | None) -> FinishReason:
-    if raw in ("stop", "length", "abort"):
-        return raw  # type: ignore[return-value]
-    return "stop"
 
 
 def _prometheus_sums(text: str) -> dict[str, float]:
