@@ -47,6 +47,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
 from bench.synthetic import code_tokens, prose_tokens
+from vllm_tui.heap import settle
 from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 
 SIZE = (100, 40)
@@ -115,6 +116,7 @@ async def _full_speed_streaming(name: str, tokens: list[str], finish: bool) -> F
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        settle()  # as the app does before every answer (vllm_tui/heap.py)
         widget = app.query_one(StreamingMarkdown)
         tenth = len(tokens) // 10
         total = sum(map(len, tokens))
@@ -157,6 +159,7 @@ async def _full_speed_naive(name: str, tokens: list[str]) -> FullSpeed:
     app = _BenchApp(Markdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        settle()  # as the app does before every answer (vllm_tui/heap.py)
         widget = app.query_one(Markdown)
         tenth = len(tokens) // 10
         total = sum(map(len, tokens))
@@ -190,6 +193,7 @@ async def _steady(name: str, tokens: list[str], rate: int) -> Steady:
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        settle()  # as the app does before every answer (vllm_tui/heap.py)
         await asyncio.sleep(0.2)
         widget = app.query_one(StreamingMarkdown)
         ends: list[int] = []
@@ -244,6 +248,7 @@ async def _tenth_cost(name: str, tokens: list[str], rate: int) -> TenthCost:
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
+        settle()  # as the app does before every answer (vllm_tui/heap.py)
         await asyncio.sleep(0.2)
         widget = app.query_one(StreamingMarkdown)
         tenth = len(tokens) // 10

@@ -13,6 +13,7 @@ from vllm_tui.commands import ActionsProvider
 from vllm_tui.config import AppConfig, Profile
 from vllm_tui.engine.events import EngineReady
 from vllm_tui.engine_bridge import EngineBridge, EngineEventsReady
+from vllm_tui.heap import settle
 from vllm_tui.looks_and_keys import LooksAndKeys
 from vllm_tui.profile_actions import ProfileActions
 from vllm_tui.screens.chat import ChatScreen
@@ -226,6 +227,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         for event in self.bridge.drain():
             if isinstance(event, EngineReady):
                 self.kv_cache_tokens = event.kv_cache_tokens
+                # Everything the app imports and builds is in place; no answer streams yet.
+                self.call_after_refresh(settle)
             self.chat.apply_engine_event(event)
 
     async def shutdown_engine(self) -> None:

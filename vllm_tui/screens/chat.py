@@ -26,6 +26,7 @@ from vllm_tui.engine.events import (
     TextDelta,
 )
 from vllm_tui.engine.request import ChatRequest, ChatTurn
+from vllm_tui.heap import settle
 from vllm_tui.screens.chat_actions import MessageActions
 from vllm_tui.store import StoreError
 from vllm_tui.widgets.engine_card import EngineCard
@@ -156,6 +157,13 @@ class ChatScreen(MessageActions, Screen[None]):
 
     async def load_chat(self, chat_id: int | None) -> None:
         """Show a saved chat (or an empty one), rebuilding the history sent to the model."""
+        try:
+            await self._load_chat(chat_id)
+        finally:
+            # Once it is drawn: the chat shown now lives on, the one removed is garbage.
+            self.call_after_refresh(settle)
+
+    async def _load_chat(self, chat_id: int | None) -> None:
         if self.current is not None and self.current.streaming:
             self.action_stop()
         log = self.query_one("#log", VerticalScroll)
@@ -511,6 +519,7 @@ class ChatScreen(MessageActions, Screen[None]):
             self._store_finish(m)
         # Thinking is shown but never sent back: only answers join the history.
         self.history = self.history_from_log()
+        self.call_after_refresh(settle)  # after the turn's last frame
         self.current_request = None
         self.continue_base = None
         status = self.query_one(StatusLine)
