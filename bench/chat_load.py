@@ -1,9 +1,15 @@
 """UI cost of streaming in the real chat screen: synthetic tokens at a steady rate go through the
 same path engine events take (the bridge, the chat screen, the message widgets, the sidebar), headless.
-Reports the app process's CPU use (% of one core) — CPU the engine's own Python thread, which shares
-the interpreter in-process, cannot use.
+Reports the app process's CPU use (% of one core), and the lag from a token's arrival (the engine
+thread's `emit`) to the end of the screen refresh that shows it, for the sample on screen.
 
-    python -m bench.chat_load [--rate 350] [--seconds 8] [--history 0] [--json out.json]
+    python -m bench.chat_load [--rate 350] [--seconds 8] [--samples 1] [--history 0] [--json out.json]
+
+`--samples 4 --rate 1000` is the render target's steady feed as it reaches the app: four parallel R1
+samples of 250 tok/s each (vLLM's `n`, one tab each; the first is shown). Each sample thinks for the
+first `--thinking-share` of its tokens, then answers (the thinking folds away). Lag is reported for the
+shown sample's tokens; thinking tokens still unshown when their block folds never reach the screen
+and are counted apart.
 
 `--history N` first stores a chat of N messages (bench/startup.py's) and lets the app open it, as after
 a restart: the screen then holds up to SHOWN_MESSAGES of them while the new answer streams.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import threading
 import time
@@ -29,6 +36,7 @@ from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.engine.events import AnswerFinished, AnswerStats, EngineReady, ReasoningDelta, TextDelta
 from vllm_tui.screens.chat import SHOWN_MESSAGES
+from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 from vllm_tui.widgets.message import AssistantMessage
 
 
@@ -59,7 +67,9 @@ class _NoEngine:
 
 
 @asynccontextmanager
-async def streaming_app(history: int = 0) -> AsyncIterator[tuple[VllmTuiApp, Pilot[None], _NoEngine, str]]:
+async def streaming_app(
+    history: int = 0, samples: int = 1
+) -> AsyncIterator[tuple[VllmTuiApp, Pilot[None], _NoEngine, str]]:
     """The real app, headless, with a prompt sent: yields it, its pilot, the stand-in engine whose
     `emit` feeds the chat screen, and the request id the answer's events must carry."""
     engine = _NoEngine()
@@ -74,48 +84,96 @@ async def streaming_app(history: int = 0) -> AsyncIterator[tuple[VllmTuiApp, Pil
             await pilot.pause(0.02)
         while len(app.query(AssistantMessage)) < min(history, SHOWN_MESSAGES) // 2:
             await pilot.pause(0.05)
-        await pilot.pause(0.5 if history else 0)
-        app.chat.ask("stream something")
+        # As after a person types a prompt: the app settles its heap once the engine is ready.
+        await pilot.pause(0.5)
+        app.chat.ask("stream something", n=samples)
         await pilot.pause(0.2)
         yield app, pilot, engine, engine.submitted[-1]  # type: ignore[misc]
 
 
-async def run(rate: float, seconds: float, thinking_share: float, history: int = 0) -> dict[str, float]:
-    async with streaming_app(history) as (app, pilot, engine, rid):
+class _Arrivals:
+    """Arrival times of one view's tokens, matched to the refresh that first showed each."""
+
+    def __init__(self, view: StreamingMarkdown) -> None:
+        self.view = view
+        self.ends: list[int] = []
+        self.arrived: list[float] = []
+        self.lags: list[float] = []
+        self._length = 0
+
+    def add(self, text: str, now: float) -> None:
+        # Called on the feeder thread; the app's loop only reads entries below len(lags).
+        self._length += len(text)
+        self.ends.append(self._length)
+        self.arrived.append(now)
+
+    def collect(self) -> None:
+        shown, at = self.view.displayed_length, self.view.displayed_at
+        lags, ends, arrived = self.lags, self.ends, self.arrived
+        while len(lags) < len(arrived) and ends[len(lags)] <= shown:
+            lags.append(max(0.0, at - arrived[len(lags)]))
+
+
+async def run(
+    rate: float, seconds: float, thinking_share: float, history: int = 0, samples: int = 1
+) -> dict[str, float]:
+    async with streaming_app(history, samples) as (app, pilot, engine, rid):
         widgets = sum(1 for _ in app.screen.walk_children())
+        shown = app.chat.turn[0]
+        thinking, answer = _Arrivals(shown.thinking_view), _Arrivals(shown.answer_view)
         tokens = prose_tokens(int(rate * seconds) + 10)
-        n_think = int(len(tokens) * thinking_share)
+        per_sample = len(tokens) // samples
+        n_think = int(per_sample * thinking_share)
         done = threading.Event()
 
         def feed() -> None:
+            # One engine step every samples/rate seconds, each giving every sample one token, as vLLM
+            # batches the n samples of a request.
             start = time.perf_counter()
-            for i, tok in enumerate(tokens):
-                target = start + i / rate
-                delay = target - time.perf_counter()
+            for k in range(per_sample):
+                delay = start + k * samples / rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-                if i < n_think:
-                    engine.emit(ReasoningDelta(rid, tok, 0, 1))
-                else:
-                    engine.emit(TextDelta(rid, tok, 0, 1))
-            engine.emit(AnswerFinished(rid, "stop", AnswerStats(completion_tokens=len(tokens))))
+                event = ReasoningDelta if k < n_think else TextDelta
+                for sample in range(samples):
+                    tok = tokens[k * samples + sample]
+                    if sample == 0:
+                        # Stamped before the emit: the lag includes the bridge's hand-over.
+                        (thinking if k < n_think else answer).add(tok, time.monotonic())
+                    engine.emit(event(rid, tok, sample, 1))
+            for sample in range(samples):
+                engine.emit(AnswerFinished(rid, "stop", AnswerStats(completion_tokens=per_sample), sample))
             done.set()
 
         cpu0, wall0 = time.process_time(), time.perf_counter()
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
         while not done.is_set():
-            await asyncio.sleep(0.05)
+            # Each refresh stamps its own time (displayed_at); polling only has to come round
+            # before the next refresh of the same view (frames are >= 25 ms apart).
+            await asyncio.sleep(0.005)
+            if not answer.lags:
+                # Once the answer shows, the thinking is folded: what it had not shown is never shown.
+                thinking.collect()
+            answer.collect()
         wall = time.perf_counter() - wall0
         cpu = time.process_time() - cpu0
         await pilot.pause(0.3)
+        answer.collect()
     # The feeder thread's own sleeps cost nothing; its emits are a few µs each.
+    lags = sorted(1000 * lag for lag in thinking.lags + answer.lags)
     return {
         "rate": rate,
+        "samples": samples,
         "history": history,
         "widgets": widgets,
         "seconds": round(wall, 2),
         "app_cpu_percent": round(100 * cpu / wall, 1),
+        "lag_p50_ms": round(statistics.median(lags), 1),
+        "lag_p99_ms": round(lags[int(len(lags) * 0.99) - 1], 1),
+        "lag_max_ms": round(lags[-1], 1),
+        "tokens_timed": len(lags),
+        "thinking_never_shown": len(thinking.arrived) - len(thinking.lags),
     }
 
 
@@ -124,10 +182,12 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=350.0)
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--thinking-share", type=float, default=0.5)
+    ap.add_argument("--samples", type=int, default=1, help="parallel samples sharing --rate")
     ap.add_argument("--history", type=int, default=0, help="messages in the chat opened before streaming")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    report(dict(asyncio.run(run(args.rate, args.seconds, args.thinking_share, args.history))), args.json)
+    result = asyncio.run(run(args.rate, args.seconds, args.thinking_share, args.history, args.samples))
+    report(dict(result), args.json)
     return 0
 
 

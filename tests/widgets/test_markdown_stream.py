@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.strip import Strip
+from textual.widgets import TabbedContent, TabPane
 
 from bench.synthetic import code_tokens, prose_tokens
 from vllm_tui.widgets.markdown_stream import FRAME_INTERVAL, BlockSplitter, StreamingMarkdown, make_visible
@@ -300,6 +301,49 @@ async def test_appends_are_coalesced_into_frames() -> None:
         await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
         assert frames <= 2
         assert widget.text == "".join(tokens)
+
+
+class TabsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        with TabbedContent():
+            for n in range(2):
+                with TabPane(f"Sample {n}", id=f"pane-{n}"), VerticalScroll():
+                    yield StreamingMarkdown(id=f"view-{n}")
+
+
+async def test_a_hidden_view_draws_nothing_until_shown_and_loses_nothing() -> None:
+    """Four parallel samples stream into tabs, one shown: the hidden ones' frames would lay the
+    screen out for nothing (every frame was a layout). Their text waits and appears when shown."""
+    app = TabsApp()
+    async with app.run_test(size=(80, 30)) as pilot:
+        shown = app.query_one("#view-0", StreamingMarkdown)
+        hidden = app.query_one("#view-1", StreamingMarkdown)
+        layouts = count_layouts(hidden._live)
+        updates = 0
+        original = hidden._update_open_block
+
+        def counting() -> None:
+            nonlocal updates
+            updates += 1
+            original()
+
+        hidden._update_open_block = counting  # type: ignore[method-assign]
+        tokens = prose_tokens(3000, seed=9)
+        for i, token in enumerate(tokens):
+            shown.append(token)
+            hidden.append(token)
+            if i % 20 == 0:
+                await asyncio.sleep(0.005)
+        await wait_until(pilot, lambda: shown.displayed_length == len(shown.text))
+        assert updates == 0 and layouts[0] == 0, "a hidden view does no widget work"
+        assert hidden.displayed_length == 0
+        assert hidden.text == "".join(tokens)
+        app.query_one(TabbedContent).active = "pane-1"
+        await wait_until(pilot, lambda: hidden.displayed_length == len(hidden.text))
+        assert tokens[-1].strip() in rendered_text(hidden)
+        hidden.append(" and more")
+        await wait_until(pilot, lambda: hidden.displayed_length == len(hidden.text))
+        assert hidden.text.endswith(" and more")
 
 
 async def test_closed_blocks_settle_into_few_widgets() -> None:

@@ -42,6 +42,7 @@ from textual.color import Color
 from textual.content import Content
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Static
 
 from vllm_tui.widgets.markdown_blocks import BlockSplitter, make_visible
@@ -69,6 +70,10 @@ FRAME_INTERVAL = 1 / 40
 frame, so it bounds the lag; each frame costs a repaint of the rows that changed (a whole-screen
 layout when the answer outgrows its reserved rows). At 1,000 tok/s on the 2-core dev box, 1/40
 against 1/30: lag p99 ~45 vs ~55 ms, CPU ~23% vs ~20% of a core (docs/benchmarks.md)."""
+
+PARKED_CHECK_INTERVAL = 0.25
+"""While a view is hidden (a sample tab not shown, folded thinking), how often it checks whether it
+is shown again, should Textual's Show message not reach it."""
 
 MAX_FRAME_INTERVAL = 0.25
 """Longest time between two flushes, however expensive a frame gets."""
@@ -475,6 +480,8 @@ class StreamingMarkdown(NoRelayout):
         self._layout_cost = 0.0
         """Smoothed time from the start of a flush that asked for a layout to the end of its refresh."""
         self._finished = False
+        self._parked = False
+        """Hidden when a frame fell due: its text waits, without a timer, until the view is shown."""
         if markdown:
             self.append(markdown)
 
@@ -533,6 +540,15 @@ class StreamingMarkdown(NoRelayout):
         if not self.call_after_refresh(then):
             then()
 
+    def continue_from(self, other: StreamingMarkdown) -> None:
+        """This view takes over a stream another view was showing (the answer after the thinking): start
+        from its measured rate and frame costs instead of learning them again. Learning from zero, the
+        first frames reserve one row each, and each lays the screen out (three layouts in the first
+        100 ms of an answer, measured)."""
+        self._rows_per_second = other._rows_per_second
+        self._layout_cost = other._layout_cost
+        self._work = other._work
+
     def finish(self) -> None:
         """The stream ended: render everything, the last block included, as finished Markdown."""
         if self._finished:
@@ -559,7 +575,7 @@ class StreamingMarkdown(NoRelayout):
         delay = self._next_flush_at - monotonic()
         if delay <= 0:
             # Due already (the stream was idle for a frame or more): show it now, not a hop later.
-            self._flush()
+            self._frame_due()
         else:
             self._flush_scheduled = True
             self.set_timer(delay, self._on_flush_timer, name="markdown-flush")
@@ -572,7 +588,42 @@ class StreamingMarkdown(NoRelayout):
             self._flush_scheduled = True
             self.set_timer(delay, self._on_flush_timer, name="markdown-flush")
         else:
+            self._frame_due()
+
+    def _frame_due(self) -> None:
+        if self._displayed():
             self._flush()
+            return
+        # A sample in a tab not shown, or thinking folded away: drawing it would cost layouts of the
+        # whole screen for nothing (four parallel samples made every frame a layout). The text waits;
+        # `_flush_scheduled` stays set so appends stay cheap and set no timer, until Show. Textual
+        # sends Show only to widgets that enter its layout map, so a slow check backs it up.
+        self._parked = True
+        self._flush_scheduled = True
+        self.set_timer(PARKED_CHECK_INTERVAL, self._check_parked, name="markdown-parked")
+
+    def _check_parked(self) -> None:
+        if not self._parked:
+            return
+        if self._displayed():
+            self.on_show()
+        else:
+            self.set_timer(PARKED_CHECK_INTERVAL, self._check_parked, name="markdown-parked")
+
+    def _displayed(self) -> bool:
+        node: object = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    def on_show(self) -> None:
+        if self._parked:
+            self._parked = False
+            self._flush_scheduled = False
+            if self._pending:
+                self._flush()
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -150,6 +150,14 @@ class AssistantMessage(Vertical):
         return self._answer.text
 
     @property
+    def thinking_view(self) -> StreamingMarkdown:
+        return self._thinking
+
+    @property
+    def answer_view(self) -> StreamingMarkdown:
+        return self._answer
+
+    @property
     def streaming(self) -> bool:
         return self.finish_reason is None and self.error is None
 
@@ -198,6 +206,7 @@ class AssistantMessage(Vertical):
             if not text:
                 return
             self._answer_started_at = time.monotonic()
+            self._answer.continue_from(self._thinking)
             block = self._block
             if block.display:
                 thought = self._answer_started_at - (self._first_token_at or self._started)
