@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Callable
 from time import monotonic
@@ -484,3 +485,27 @@ async def test_a_frame_that_will_lay_out_starts_sooner() -> None:
         widget._live.rows_free = 12  # room for far more than a frame's text: no hurry
         widget._flush()
         assert widget._next_flush_at - monotonic() > FRAME_INTERVAL - 0.005
+
+
+def test_shared_parser_markdown_renders_as_rich_builds_it() -> None:
+    """`_Markdown` skips Rich's per-instance parser; it must hold what Rich's own __init__ sets and
+    render the same (a Rich upgrade adding an attribute fails here, not on screen)."""
+    from rich.console import Console
+    from rich.markdown import Markdown as RichMarkdown
+
+    from vllm_tui.widgets.markdown_stream import _Markdown
+
+    ours = _Markdown(TRICKY, code_theme="ansi_dark")
+    theirs = RichMarkdown(TRICKY, code_theme="ansi_dark", hyperlinks=False)
+    assert set(vars(ours)) == set(vars(theirs))
+    assert [t.type for t in ours.parsed] == [t.type for t in theirs.parsed]
+
+    def text(markdown: RichMarkdown) -> str:
+        with open(os.devnull, "w") as sink:
+            console = Console(width=80, record=True, file=sink)
+            console.print(markdown)
+        return console.export_text(styles=True)
+
+    plain = RichMarkdown(TRICKY, code_theme="ansi_dark", hyperlinks=False)
+    plain.elements = _Markdown.elements
+    assert text(ours) == text(plain)

@@ -30,6 +30,7 @@ from math import ceil
 from time import monotonic, perf_counter
 from typing import TYPE_CHECKING
 
+from markdown_it import MarkdownIt
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
@@ -141,6 +142,25 @@ class _Markdown(RichMarkdown):
         "fence": _CodeBlock,
         "code_block": _CodeBlock,
     }
+
+    def __init__(self, markup: str, code_theme: str) -> None:
+        # Rich's own __init__ builds a new MarkdownIt parser for every Markdown: ~0.2 ms, a third of
+        # re-rendering an open paragraph each frame. Parsing keeps no state in the parser, so one serves
+        # all. The attributes are those Rich's __init__ sets (a test checks that none is missing).
+        self.markup = markup
+        self.parsed = _parser().parse(markup)
+        self.code_theme = code_theme
+        self.justify = None
+        self.style = "none"
+        self.hyperlinks = False  # model text: no terminal hyperlinks
+        self.inline_code_lexer = None
+        self.inline_code_theme = code_theme
+
+
+@lru_cache(maxsize=1)
+def _parser() -> MarkdownIt:
+    """The parser Rich's Markdown uses (CommonMark with strikethrough and tables)."""
+    return MarkdownIt().enable("strikethrough").enable("table")
 
 
 _THEMES: dict[tuple[str, bool], Theme] = {}
@@ -305,24 +325,20 @@ class _MarkdownChunk(_ReservedRows):
         self.refresh(layout=True)
         return True
 
-    def _render_block(self, source: str, width: int, dim: bool) -> list[Strip]:
+    def _render_block(self, source: str, width: int, dim: bool, style: Style) -> list[Strip]:
         started = perf_counter()
         app = self.app
-        markdown = _Markdown(
-            source,
-            code_theme="ansi_dark" if app.current_theme.dark else "ansi_light",
-            hyperlinks=False,
-        )
+        markdown = _Markdown(source, code_theme="ansi_dark" if app.current_theme.dark else "ansi_light")
         console = app.console
         options = app.console_options.update(highlight=False, markup=False, width=width)
         console.push_theme(_rich_theme(app, dim))
         try:
-            lines = console.render_lines(markdown, options, style=self.rich_style, pad=False)
+            lines = console.render_lines(markdown, options, style=style, pad=False)
         finally:
             console.pop_theme()
         # Rich pads lists and tables with empty lines; blocks get exactly one blank line between them.
         start, end = 0, len(lines)
-        background = self.rich_style.bgcolor
+        background = style.bgcolor
         while start < end and _is_empty(lines[start], background):
             start += 1
         while end > start and _is_empty(lines[end - 1], background):
@@ -338,7 +354,8 @@ class _MarkdownChunk(_ReservedRows):
         dim = self._owner.has_class("dim")
         # Keyed on the resolved base style, not on the styles' cache key: that changes whenever a
         # sibling is mounted (CSS is re-applied), which would re-render every block of the chunk.
-        style_key = (width, app.theme, dim, self._base_style())
+        base = self._base_style()
+        style_key = (width, app.theme, dim, base)
         key = (style_key, len(self.blocks))
         if key == self._lines_key:
             return self._lines
@@ -349,7 +366,7 @@ class _MarkdownChunk(_ReservedRows):
             if index < len(rendered) and rendered[index][0] == (style_key, source):
                 block_lines = rendered[index][1]
             else:
-                block_lines = self._render_block(source, width, dim) if source.strip() else []
+                block_lines = self._render_block(source, width, dim, base) if source.strip() else []
                 entry = ((style_key, source), block_lines)
                 if index < len(rendered):
                     rendered[index] = entry
