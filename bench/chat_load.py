@@ -23,7 +23,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from bench.synthetic import prose_tokens
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.engine.events import AnswerFinished, AnswerStats, EngineReady, ReasoningDelta, TextDelta
+from vllm_tui.gpu import FakeNvmlBackend, GpuPanelSnapshot, GpuSampler, demo_gpus
 from vllm_tui.screens.chat import SHOWN_MESSAGES
 from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 from vllm_tui.widgets.message import AssistantMessage
@@ -66,19 +67,55 @@ class _NoEngine:
         return ["synthetic"]
 
 
+def _busy_gpus(count: int, show: Callable[[GpuPanelSnapshot], None]) -> tuple[GpuSampler, threading.Event]:
+    """NVML's stand-in (this machine has no NVIDIA GPU) behind the app's own sampler, with readings
+    that move every tick as a busy GPU's do, so the sidebar's cards redraw as on the GPU host."""
+    gpus = demo_gpus(count)
+    stop = threading.Event()
+
+    def move() -> None:
+        tick = 0
+        while not stop.wait(0.25):
+            tick += 1
+            for gpu in gpus:
+                gpu.utilization = 90 + tick % 10
+                gpu.memory_used = (60 + tick % 7) * 1024**3
+                gpu.temperature = 60 + tick % 5
+                gpu.power_draw_mw = 400_000 + 7_000 * (tick % 13)
+
+    threading.Thread(target=move, daemon=True).start()
+    return GpuSampler(show, backend=FakeNvmlBackend(gpus), interval=AppConfig().ui.gpu_poll_seconds), stop
+
+
 @asynccontextmanager
 async def streaming_app(
-    history: int = 0, samples: int = 1
+    history: int = 0, samples: int = 1, gpus: int = 0
 ) -> AsyncIterator[tuple[VllmTuiApp, Pilot[None], _NoEngine, str]]:
     """The real app, headless, with a prompt sent: yields it, its pilot, the stand-in engine whose
-    `emit` feeds the chat screen, and the request id the answer's events must carry."""
+    `emit` feeds the chat screen, and the request id the answer's events must carry. With `gpus`,
+    the sidebar shows that many (simulated) busy GPUs."""
     engine = _NoEngine()
+    app: VllmTuiApp | None = None
+
+    def show(snapshot: GpuPanelSnapshot) -> None:
+        # What the app's own sampler callback does: hand the snapshot to the sidebar's panel.
+        panel = app.chat.gpu_panel_ref if app is not None else None
+        if panel is not None:
+            panel.post_snapshot(snapshot)
+
+    sampler, stop = _busy_gpus(gpus, show) if gpus else (None, threading.Event())
     profile = Profile(name="bench", engine=EngineSettings(model="synthetic"))
     store = Path(f"/tmp/vllm-tui-bench-{time.time_ns()}.sqlite3")
     if history:
         fill_store(store, history)
-    app = VllmTuiApp(AppConfig(), profile, Path("/tmp/vllm-tui-bench.log"), engine=engine,  # type: ignore[arg-type]
-                     store_path=store)
+    app = VllmTuiApp(
+        AppConfig(),
+        profile,
+        Path("/tmp/vllm-tui-bench.log"),
+        engine=engine,  # type: ignore[arg-type]
+        store_path=store,
+        gpu_sampler=sampler,
+    )
     async with app.run_test(size=(130, 40)) as pilot:
         while not app.chat.engine_ready:
             await pilot.pause(0.02)
@@ -88,7 +125,10 @@ async def streaming_app(
         await pilot.pause(0.5)
         app.chat.ask("stream something", n=samples)
         await pilot.pause(0.2)
-        yield app, pilot, engine, engine.submitted[-1]  # type: ignore[misc]
+        try:
+            yield app, pilot, engine, engine.submitted[-1]  # type: ignore[misc]
+        finally:
+            stop.set()
 
 
 class _Arrivals:
@@ -115,9 +155,9 @@ class _Arrivals:
 
 
 async def run(
-    rate: float, seconds: float, thinking_share: float, history: int = 0, samples: int = 1
+    rate: float, seconds: float, thinking_share: float, history: int = 0, samples: int = 1, gpus: int = 0
 ) -> dict[str, float]:
-    async with streaming_app(history, samples) as (app, pilot, engine, rid):
+    async with streaming_app(history, samples, gpus) as (app, pilot, engine, rid):
         widgets = sum(1 for _ in app.screen.walk_children())
         shown = app.chat.turn[0]
         thinking, answer = _Arrivals(shown.thinking_view), _Arrivals(shown.answer_view)
@@ -165,6 +205,7 @@ async def run(
     return {
         "rate": rate,
         "samples": samples,
+        "gpus": gpus,
         "history": history,
         "widgets": widgets,
         "seconds": round(wall, 2),
@@ -183,10 +224,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--thinking-share", type=float, default=0.5)
     ap.add_argument("--samples", type=int, default=1, help="parallel samples sharing --rate")
+    ap.add_argument("--gpus", type=int, default=0, help="simulated busy GPUs in the sidebar (NVML stand-in)")
     ap.add_argument("--history", type=int, default=0, help="messages in the chat opened before streaming")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    result = asyncio.run(run(args.rate, args.seconds, args.thinking_share, args.history, args.samples))
+    result = asyncio.run(
+        run(args.rate, args.seconds, args.thinking_share, args.history, args.samples, args.gpus)
+    )
     report(dict(result), args.json)
     return 0
 

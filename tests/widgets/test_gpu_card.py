@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from textual.app import App, ComposeResult
 from textual.widgets import Label
 
@@ -93,6 +95,37 @@ async def test_card_shows_a_snapshot_and_na_fields() -> None:
         assert card.has_class("-lost") and card.border_subtitle == "lost"
         assert label_text(app, "#gpu-error") == "GPU is lost"
         assert app.query_one("#gpu-error").display
+
+
+async def test_a_new_sample_of_the_same_width_repaints_without_a_layout() -> None:
+    """A card redraws every second; a layout there would lay out the whole screen (and hold back the
+    tokens streaming beside it). Readings of the same length only repaint; a longer one lays out and
+    shows whole."""
+    app = PartsApp()
+    async with app.run_test() as pilot:
+        card = app.query_one(GpuCard)
+        layouts: list[str] = []
+        for label in card.query(Label):
+            original = label.refresh
+
+            def counting(
+                *regions: object, _label: Label = label, _original: object = original, **kw: bool
+            ) -> object:
+                if kw.get("layout"):
+                    layouts.append(str(_label.id))
+                return _original(*regions, **kw)  # type: ignore[operator]
+
+            label.refresh = counting  # type: ignore[method-assign]
+        base = card.snapshot
+        card.update_snapshot(dataclasses.replace(base, utilization=41.0, temperature=57.0, power_draw=318.0))
+        await pilot.pause()
+        assert label_text(app, "#util-value") == "41%"
+        assert label_text(app, "#gpu-sensors") == "57°C · 318/700 W"
+        assert layouts == []
+        card.update_snapshot(dataclasses.replace(base, utilization=100.0))
+        await pilot.pause()
+        assert label_text(app, "#util-value") == "100%"
+        assert layouts == ["util-value"]
 
 
 def test_short_name() -> None:

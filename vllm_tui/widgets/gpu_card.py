@@ -219,9 +219,14 @@ class GpuCard(Vertical):
         return True
 
     def _set_text(self, widget_id: str, text: str) -> None:
-        if self._texts.get(widget_id) != text:
+        previous = self._texts.get(widget_id)
+        if previous != text:
             self._texts[widget_id] = text
-            self.query_one(f"#{widget_id}", Label).update(text)
+            # Each reading is one line: as long as its length holds, so do its width and height, and a
+            # repaint of the label is enough. A layout would lay out the whole screen (10-35 ms while an
+            # answer streams) for every GPU sample.
+            same_size = previous is not None and len(previous) == len(text)
+            self.query_one(f"#{widget_id}", Label).update(text, layout=not same_size)
 
     def _show(self, gpu: GpuSnapshot) -> None:
         self.border_title = f"{gpu.index} · {short_name(gpu.name)}"
