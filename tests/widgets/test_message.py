@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.app import App, ComposeResult
-from textual.containers import VerticalScroll
 
 from vllm_tui.engine.events import AnswerStats
+from vllm_tui.widgets.chat_log import ChatLog
 from vllm_tui.widgets.message import AssistantMessage
 
 CSS = Path(__file__).resolve().parents[2] / "vllm_tui" / "screens" / "chat.tcss"
@@ -17,7 +17,7 @@ class MessageApp(App[None]):
     CSS_PATH = CSS
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="log"):
+        with ChatLog(id="log"):
             yield AssistantMessage("tiny-r1", "r1")
 
 

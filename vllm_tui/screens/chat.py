@@ -29,6 +29,7 @@ from vllm_tui.engine.request import ChatRequest, ChatTurn
 from vllm_tui.heap import settle
 from vllm_tui.screens.chat_actions import MessageActions
 from vllm_tui.store import StoreError
+from vllm_tui.widgets.chat_log import ChatLog
 from vllm_tui.widgets.engine_card import EngineCard
 from vllm_tui.widgets.gpu_panel import GpuPanel
 from vllm_tui.widgets.key_footer import KeyFooter
@@ -125,7 +126,7 @@ class ChatScreen(MessageActions, Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         with Horizontal(id="main"):
-            yield VerticalScroll(id="log")
+            yield ChatLog(id="log")
             with Vertical(id="sidebar"):
                 yield EngineCard(self.tui.profile.engine.model, self.tui.profile.engine.tensor_parallel_size)
                 yield GpuPanel(id="gpus")

@@ -18,6 +18,7 @@ from textual.widgets import Collapsible, Static
 
 from vllm_tui.engine.events import AnswerStats, FinishReason
 from vllm_tui.widgets.markdown_stream import StreamingMarkdown
+from vllm_tui.widgets.no_relayout import NoRelayout
 
 _FINISH_LABEL = {"stop": "", "length": "hit max tokens", "abort": "stopped", "error": "failed"}
 
@@ -93,8 +94,9 @@ class UserMessage(Static):
         return self.text
 
 
-class AssistantMessage(Vertical):
-    """One answer: header, thinking (collapsible), the answer, and a stats line."""
+class AssistantMessage(NoRelayout, Vertical):
+    """One answer: header, thinking (collapsible), the answer, and a stats line. Its height follows
+    its content, so the layout that resized it placed everything (see NoRelayout)."""
 
     BINDINGS: ClassVar[list[BindingType]] = MESSAGE_BINDINGS
     can_focus = True

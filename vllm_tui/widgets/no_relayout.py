@@ -18,10 +18,11 @@ class NoRelayout(Widget):
     the pass that resized them already placed everything; `_size_updated(layout=False)` is Textual's own
     way to record the size without asking for another pass. (Private hook: textual is pinned below 9.)
 
-    Only for widgets whose size follows their content and that are not scroll containers: tried on the
-    chat log (its scrollbar never appeared), on `Collapsible` (its folded contents stayed on screen) and
-    on `Collapsible.Contents` (a `Container`; the block kept its old height), all undone;
-    tests/widgets/test_message.py covers the thinking block.
+    Only for widgets whose size follows their content and that are not scroll containers (the chat log
+    has its own, `ChatLog`, which still asks for a layout when its scrollbar comes or goes): tried on
+    `Collapsible` (its folded contents stayed on screen) and on `Collapsible.Contents` (a `Container`;
+    the block kept its old height), both undone; tests/widgets/test_message.py covers the thinking
+    block.
     """
 
     def _size_updated(

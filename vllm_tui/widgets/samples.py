@@ -10,9 +10,10 @@ from textual.containers import Vertical
 from textual.widgets import Static, TabbedContent, TabPane
 
 from vllm_tui.widgets.message import AssistantMessage
+from vllm_tui.widgets.no_relayout import NoRelayout
 
 
-class SamplesView(Vertical):
+class SamplesView(NoRelayout, Vertical):
     """The answers of one n-sample request, one tab each. Until one is kept the shown tab stands for
     the turn (it is the answer sent back to the model with the next prompt)."""
 
