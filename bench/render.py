@@ -52,7 +52,7 @@ from textual.widgets import Markdown
 
 from bench.synthetic import code_tokens, prose_tokens
 from vllm_tui.heap import settle
-from vllm_tui.widgets.markdown_stream import StreamingMarkdown
+from vllm_tui.widgets.markdown_stream import StreamingMarkdown, warm_up
 
 SIZE = (100, 40)
 
@@ -122,7 +122,9 @@ async def _full_speed_streaming(name: str, tokens: list[str], finish: bool) -> F
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        settle()  # as the app does before every answer (vllm_tui/heap.py)
+        # As the app is when an answer starts: lexers built once the engine was ready, heap settled.
+        warm_up()
+        settle()
         widget = app.query_one(StreamingMarkdown)
         tenth = len(tokens) // 10
         total = sum(map(len, tokens))
@@ -165,7 +167,9 @@ async def _full_speed_naive(name: str, tokens: list[str]) -> FullSpeed:
     app = _BenchApp(Markdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        settle()  # as the app does before every answer (vllm_tui/heap.py)
+        # As the app is when an answer starts: lexers built once the engine was ready, heap settled.
+        warm_up()
+        settle()
         widget = app.query_one(Markdown)
         tenth = len(tokens) // 10
         total = sum(map(len, tokens))
@@ -199,7 +203,9 @@ async def _steady(name: str, tokens: list[str], rate: int) -> Steady:
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        settle()  # as the app does before every answer (vllm_tui/heap.py)
+        # As the app is when an answer starts: lexers built once the engine was ready, heap settled.
+        warm_up()
+        settle()
         await asyncio.sleep(0.2)
         widget = app.query_one(StreamingMarkdown)
         ends: list[int] = []
@@ -254,7 +260,9 @@ async def _tenth_cost(name: str, tokens: list[str], rate: int) -> TenthCost:
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        settle()  # as the app does before every answer (vllm_tui/heap.py)
+        # As the app is when an answer starts: lexers built once the engine was ready, heap settled.
+        warm_up()
+        settle()
         await asyncio.sleep(0.2)
         widget = app.query_one(StreamingMarkdown)
         tenth = len(tokens) // 10

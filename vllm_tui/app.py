@@ -18,6 +18,7 @@ from vllm_tui.looks_and_keys import LooksAndKeys
 from vllm_tui.profile_actions import ProfileActions
 from vllm_tui.screens.chat import ChatScreen
 from vllm_tui.screens.log_viewer import LogViewer
+from vllm_tui.widgets.markdown_stream import warm_up
 
 if TYPE_CHECKING:
     from vllm_tui.engine.base import Engine
@@ -229,6 +230,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
                 self.kv_cache_tokens = event.kv_cache_tokens
                 # Everything the app imports and builds is in place; no answer streams yet.
                 self.call_after_refresh(settle)
+                self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
             self.chat.apply_engine_event(event)
 
     async def shutdown_engine(self) -> None:

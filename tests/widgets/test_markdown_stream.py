@@ -509,3 +509,15 @@ def test_shared_parser_markdown_renders_as_rich_builds_it() -> None:
     plain = RichMarkdown(TRICKY, code_theme="ansi_dark", hyperlinks=False)
     plain.elements = _Markdown.elements
     assert text(ours) == text(plain)
+
+
+def test_warm_up_builds_the_common_lexers_once() -> None:
+    from vllm_tui.widgets.markdown_stream import COMMON_FENCE_LANGUAGES, _lexer, warm_up
+
+    warm_up()
+    before = _lexer.cache_info()
+    warm_up()  # a second time: every lexer comes from the cache
+    after = _lexer.cache_info()
+    assert after.misses == before.misses
+    assert after.hits - before.hits == len(COMMON_FENCE_LANGUAGES)
+    assert all(_lexer(name) != "text" for name in COMMON_FENCE_LANGUAGES), "each is a real lexer"

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from rich.style import Style
     from textual.app import App
 
-__all__ = ["BlockSplitter", "StreamingMarkdown", "make_visible"]
+__all__ = ["BlockSplitter", "StreamingMarkdown", "make_visible", "warm_up"]
 
 CHUNK_CHARS = 8_000
 """Closed blocks are gathered into one widget until it holds about this many characters (blocks are
@@ -132,6 +132,21 @@ def _lexer(name: str) -> Lexer | str:
         return get_lexer_by_name(name)
     except ClassNotFound:
         return "text"
+
+
+COMMON_FENCE_LANGUAGES = (
+    "python", "bash", "json", "javascript", "typescript", "c", "cpp", "rust", "go", "java", "sql", "yaml",
+)  # fmt: skip
+"""Fence languages whose lexers `warm_up()` builds ahead of the first answer."""
+
+
+def warm_up() -> None:
+    """Build the lexers of the common fence languages. Pygments compiles a lexer's rules the first time
+    one is made (25 ms for Python, 43 ms for SQL on the dev box), which the first code block of each
+    language would otherwise pay mid-answer, in a frame. Thread-safe; the app runs it off the UI
+    thread once the engine is ready."""
+    for name in COMMON_FENCE_LANGUAGES:
+        _lexer(name)
 
 
 class _Markdown(RichMarkdown):
