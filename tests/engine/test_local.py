@@ -178,3 +178,59 @@ def _copy_configs(src: Path, dest: Path) -> Path:
         if f.suffix == ".json":
             (dest / f.name).write_bytes(f.read_bytes())
     return dest
+
+
+def _frontend_whose_child_keeps_the_pipe(conn: Any) -> None:
+    """Stands for the frontend: sends one event, then forks a child that keeps the pipe's end open
+    (as a process vLLM starts may), and waits to be killed."""
+    import os
+    import time
+
+    conn.send(LoadProgress("Loading weights", 0.5))
+    if os.fork() == 0:
+        time.sleep(60)
+        os._exit(0)
+    time.sleep(60)
+
+
+def test_reader_ends_when_the_frontend_dies_even_if_its_pipe_stays_open(tmp_path: Path) -> None:
+    """Killed frontend, pipe held open by a process it started: no EOF comes, yet the reader ends
+    (it also watches the frontend's own exit) with what was sent before read."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    import psutil
+
+    events: list[object] = []
+    engine = LocalEngine(EngineSettings(model="unused"), events.append, tmp_path / "log")
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    frontend = context.Process(target=_frontend_whose_child_keeps_the_pipe, args=(theirs,))
+    frontend.start()
+    theirs.close()
+    done = threading.Event()
+    result: list[bool] = []
+
+    def read() -> None:
+        result.append(engine._read(ours, frontend))
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert events == [LoadProgress("Loading weights", 0.5)]
+    time.sleep(0.5)  # the fork has happened
+    grandchildren = [child.pid for child in psutil.Process(frontend.pid).children()]
+    assert grandchildren, "the stand-in's child holds the pipe"
+    os.kill(frontend.pid, signal.SIGKILL)
+    try:
+        assert done.wait(10), "the reader waited for an EOF that a surviving process held back"
+        assert result == [False]
+    finally:
+        for pid in grandchildren:
+            os.kill(pid, signal.SIGKILL)
+        frontend.join(5)

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 Emit = Callable[[Any], None]
 
+FRONTEND_CHECK_INTERVAL = 0.5
+"""While the pipe is quiet, how often the reader checks that the frontend process still lives."""
+
 
 class LocalEngine:
     """See the module docstring. One instance = one model load; build a new one to switch models."""
@@ -184,7 +187,7 @@ class LocalEngine:
             self._process, self._conn = process, ours
         theirs.close()
         log_offset = file_size(self._log_path)
-        ended = self._read(ours)
+        ended = self._read(ours, process)
         ours.close()
         if ended:
             return
@@ -214,14 +217,20 @@ class LocalEngine:
             )
             self._emit(EngineFailed(ex.title, ex.reason, ex.advice))
 
-    def _read(self, conn: Connection) -> bool:
-        """Hand each event to `emit` until the pipe closes; True when the frontend said its last
-        word (stopped, or failed) before it did."""
+    def _read(self, conn: Connection, frontend: BaseProcess) -> bool:
+        """Hand each event to `emit` until the pipe closes or the frontend process is gone; True when
+        the frontend said its last word (stopped, or failed) before that."""
         from vllm_tui.engine.frontend import RawStream
 
         ended = False
         while True:
             try:
+                # Not EOF alone: a process the frontend started may still hold the pipe's other end
+                # (and its exit sentinel's) after the frontend was killed, and then no EOF comes (once
+                # in CI, for 30 s). So its exit is checked too; what it sent before is read first.
+                while not conn.poll(FRONTEND_CHECK_INTERVAL):
+                    if not frontend.is_alive():
+                        return ended
                 message = conn.recv()
             except (EOFError, OSError):
                 return ended
