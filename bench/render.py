@@ -113,6 +113,12 @@ class _BenchApp(App[None]):
         self.query_one(VerticalScroll).anchor()
 
 
+def _as_when_an_answer_starts() -> None:
+    """The app's state when an answer starts: lexers built once the engine was ready, heap settled."""
+    warm_up()
+    settle()
+
+
 def _tenth_rates(tokens: int, marks: list[float], start: float) -> tuple[float, float]:
     tenth = tokens // 10
     return tenth / (marks[0] - start), tenth / (marks[9] - marks[8])
@@ -122,9 +128,7 @@ async def _full_speed_streaming(name: str, tokens: list[str], finish: bool) -> F
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        # As the app is when an answer starts: lexers built once the engine was ready, heap settled.
-        warm_up()
-        settle()
+        _as_when_an_answer_starts()
         widget = app.query_one(StreamingMarkdown)
         tenth = len(tokens) // 10
         total = sum(map(len, tokens))
@@ -167,9 +171,7 @@ async def _full_speed_naive(name: str, tokens: list[str]) -> FullSpeed:
     app = _BenchApp(Markdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        # As the app is when an answer starts: lexers built once the engine was ready, heap settled.
-        warm_up()
-        settle()
+        _as_when_an_answer_starts()
         widget = app.query_one(Markdown)
         tenth = len(tokens) // 10
         total = sum(map(len, tokens))
@@ -203,9 +205,7 @@ async def _steady(name: str, tokens: list[str], rate: int) -> Steady:
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        # As the app is when an answer starts: lexers built once the engine was ready, heap settled.
-        warm_up()
-        settle()
+        _as_when_an_answer_starts()
         await asyncio.sleep(0.2)
         widget = app.query_one(StreamingMarkdown)
         ends: list[int] = []
@@ -260,9 +260,7 @@ async def _tenth_cost(name: str, tokens: list[str], rate: int) -> TenthCost:
     app = _BenchApp(StreamingMarkdown)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        # As the app is when an answer starts: lexers built once the engine was ready, heap settled.
-        warm_up()
-        settle()
+        _as_when_an_answer_starts()
         await asyncio.sleep(0.2)
         widget = app.query_one(StreamingMarkdown)
         tenth = len(tokens) // 10
