@@ -1,4 +1,4 @@
-"""heap.settle: what is alive is left out of later collections, and what died in between is freed."""
+"""heap.settle and heap.tidy: what lives is left out of later collections, what died in between is freed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from vllm_tui.heap import settle
+from vllm_tui import heap
+from vllm_tui.heap import settle, tidy
 
 
 class Node:
@@ -47,3 +48,28 @@ def test_a_frozen_object_that_dies_is_freed_at_the_next_settle() -> None:
     assert ref() is not None, "frozen: ordinary collections leave it"
     settle()
     assert ref() is None
+
+
+@pytest.fixture
+def tidy_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_last_tidy", -heap.TIDY_INTERVAL)
+
+
+def test_tidy_frees_garbage_not_frozen_and_freezes_what_lives(tidy_ready: None) -> None:
+    settle()
+    frozen = gc.get_freeze_count()
+    garbage = Node()
+    gone = weakref.ref(garbage)
+    del garbage
+    keep = [Node() for _ in range(1000)]  # the lines of a chunk that just filled
+    tidy()
+    assert gone() is None, "garbage since the last freeze is collected first, not frozen"
+    assert gc.get_freeze_count() >= frozen + len(keep)
+
+
+def test_tidy_runs_at_most_once_per_interval(tidy_ready: None) -> None:
+    tidy()
+    frozen = gc.get_freeze_count()
+    keep = [Node() for _ in range(1000)]
+    tidy()  # a second chunk filling in the same second (parallel samples)
+    assert gc.get_freeze_count() < frozen + len(keep)

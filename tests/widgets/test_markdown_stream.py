@@ -18,7 +18,14 @@ from textual.strip import Strip
 from textual.widgets import TabbedContent, TabPane
 
 from bench.synthetic import code_tokens, prose_tokens
-from vllm_tui.widgets.markdown_stream import FRAME_INTERVAL, BlockSplitter, StreamingMarkdown, make_visible
+from vllm_tui.widgets import markdown_stream
+from vllm_tui.widgets.markdown_stream import (
+    FENCE_SEGMENT_LINES,
+    FRAME_INTERVAL,
+    BlockSplitter,
+    StreamingMarkdown,
+    make_visible,
+)
 
 TRICKY = """# Title
 Intro line right under the heading.
@@ -185,7 +192,7 @@ class StreamApp(App[None]):
 def rendered_text(widget: StreamingMarkdown) -> str:
     lines: list[str] = []
     for child in widget.children:
-        width, height = child.size
+        width, height = child.outer_size  # the padding's rows too (`size` leaves out the last rows)
         if child.display and height:
             lines += [strip.text for strip in child.render_lines(Region(0, 0, width, height))]
     return "\n".join(lines)
@@ -243,13 +250,16 @@ async def test_open_code_fence_streams_as_plain_text_then_settles() -> None:
         streaming = rendered_text(widget)
         assert "value_0 = compute(0)  # line 0" in streaming
         assert "value_119 = compute(119)  # line 119" in streaming
-        segments = [child for child in widget.children if type(child).__name__ == "_FenceSegment"]
-        assert 2 <= len(segments) <= 4, "an open fence is shown in a few fixed-size segments"
+        parts = [type(child).__name__ for child in widget.children if "Fence" in type(child).__name__]
+        assert parts == ["_FenceLines", "_FenceSegment"], "full segments: one widget"
+        rows = streaming.splitlines()
+        first = next(y for y, row in enumerate(rows) if "line 0" in row)
+        assert [row.strip() for row in rows[first : first + 120]] == code.splitlines(), "no row lost or added"
         widget.append("```\n\nDone.")
         widget.finish()
         await pilot.pause()
         await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
-        assert not [child for child in widget.children if type(child).__name__ == "_FenceSegment"]
+        assert not [child for child in widget.children if "Fence" in type(child).__name__]
         settled = rendered_text(widget)
         assert "value_119 = compute(119)" in settled
         assert "Done." in settled
@@ -482,6 +492,29 @@ async def test_a_frame_that_will_lay_out_starts_sooner() -> None:
         widget._live.rows_free = 12  # room for far more than a frame's text: no hurry
         widget._flush()
         assert widget._next_flush_at - monotonic() > FRAME_INTERVAL - 0.005
+
+
+async def test_a_full_chunk_or_fence_segment_tidies_the_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    tidied: list[int] = []
+    monkeypatch.setattr(markdown_stream, "tidy", lambda: tidied.append(len(widget.text)))
+    app = StreamApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        await feed(widget, "A short paragraph.\n\n" * 20)
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        await pilot.pause(0.05)
+        assert tidied == [], "nothing long-lived yet"
+        prose = "".join(prose_tokens(6000))
+        assert len(prose) > 2 * markdown_stream.CHUNK_CHARS
+        await feed(widget, prose + "\n\n")
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        await pilot.pause(0.05)
+        assert tidied, "a chunk filled"
+        before = len(tidied)
+        await feed(widget, "```\n" + "".join(f"line {n}\n" for n in range(2 * FENCE_SEGMENT_LINES)))
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        await pilot.pause(0.05)
+        assert len(tidied) > before, "a fence segment filled"
 
 
 def test_shared_parser_markdown_renders_as_rich_builds_it() -> None:
