@@ -28,6 +28,7 @@ from vllm_tui.engine.events import (
 from vllm_tui.engine.request import ChatRequest, ChatTurn
 from vllm_tui.heap import settle
 from vllm_tui.screens.chat_actions import MessageActions
+from vllm_tui.screens.row_compositor import RowCompositor
 from vllm_tui.store import StoreError
 from vllm_tui.widgets.chat_log import ChatLog
 from vllm_tui.widgets.engine_card import EngineCard
@@ -102,6 +103,8 @@ class ChatScreen(MessageActions, Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        # A streaming answer changes a few rows a frame; this draws only those (see row_compositor).
+        self._compositor = RowCompositor()
         self.history: list[ChatTurn] = []
         self.current: AssistantMessage | None = None
         self.current_request: ChatRequest | None = None

@@ -1,0 +1,110 @@
+"""RowCompositor: a partial update puts on screen exactly what Textual's own would, drawing fewer rows."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.segment import Segment
+from textual._compositor import ChopsUpdate, Compositor
+from textual.app import App, ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Region
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Collapsible, Static, TabbedContent, TabPane
+
+from vllm_tui.screens.row_compositor import RowCompositor, row_bands
+
+
+def test_row_bands_merge_overlapping_and_touching_rows_only() -> None:
+    regions = [Region(0, 30, 80, 1), Region(90, 2, 30, 6), Region(0, 5, 10, 2), Region(0, 8, 5, 1)]
+    assert row_bands(regions) == [(2, 9), (30, 31)]
+    assert row_bands([Region(0, 0, 10, 0)]) == []
+
+
+class ChatLike(Screen[None]):
+    """Nested containers, padding, borders, a scrollbar, a sidebar and a footer, as in the chat."""
+
+    CSS = """
+    #log { width: 1fr; border: round $primary; }
+    #side { width: 30; }
+    .card { border: tall $accent; padding: 0 1; height: 5; }
+    #status { dock: bottom; height: 1; background: $panel; }
+    Static.text { padding: 0 2; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._compositor = RowCompositor()
+
+    def compose(self) -> ComposeResult:
+        yield Static("status", id="status")
+        with Horizontal():
+            with VerticalScroll(id="log"):
+                for n in range(6):
+                    yield Static(f"question {n}\n" * 3, classes="text")
+                    with Collapsible(title=f"thinking {n}", collapsed=n % 2 == 0):
+                        yield Static(f"thought {n} " * 40, classes="text")
+                with TabbedContent():
+                    for n in range(3):
+                        with TabPane(f"Sample {n + 1}"):
+                            yield Static(f"answer {n} " * 60, id=f"answer-{n}", classes="text")
+            with Vertical(id="side"):
+                for n in range(3):
+                    yield Static(f"GPU {n}\nutil 90%\nmem 60 GiB", classes="card", id=f"gpu-{n}")
+
+
+class ChatLikeApp(App[None]):
+    def on_mount(self) -> None:
+        self.push_screen(ChatLike())
+
+
+def _output(update: ChopsUpdate | None) -> list[Segment]:
+    assert update is not None
+    console = Console(width=120, height=40, force_terminal=True, color_system="truecolor")
+    return list(console.render(update))
+
+
+def _rows_drawn(widgets: list[Widget]) -> list[int]:
+    drawn = [0]
+    for widget in widgets:
+        draw = widget.render_lines
+
+        def counting(crop: Region, draw=draw) -> list:  # type: ignore[no-untyped-def, type-arg]
+            drawn[0] += crop.height
+            return draw(crop)
+
+        widget.render_lines = counting  # type: ignore[method-assign]
+    return drawn
+
+
+async def test_a_partial_update_shows_what_textual_would_and_draws_only_changed_rows() -> None:
+    app = ChatLikeApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        log = screen.query_one("#log", VerticalScroll)
+        log.scroll_end(animate=False)
+        await pilot.pause()
+        compositor = screen._compositor
+        assert isinstance(compositor, RowCompositor)
+        answer = screen.query_one("#answer-0")
+        status = screen.query_one("#status")
+        card = screen.query_one("#gpu-1")
+        # As one frame of a streaming answer: two rows of the answer, the status line and a GPU card.
+        changed = [
+            Region(answer.region.x, answer.region.bottom - 3, answer.region.width, 2),
+            status.region,
+            card.region,
+        ]
+        assert all(region for region in changed)
+        drawn = _rows_drawn(list(screen.walk_children(with_self=True)))
+        compositor._dirty_regions.update(changed)
+        theirs = _output(Compositor.render_partial_update(compositor))
+        their_rows, drawn[0] = drawn[0], 0
+        compositor._dirty_regions.update(changed)
+        ours = _output(compositor.render_partial_update())
+        assert len(theirs) > 20 and ours == theirs
+        assert drawn[0] * 5 < their_rows, (drawn[0], their_rows)
+        # A region that no row of the screen shows changes nothing.
+        compositor._dirty_regions.add(Region(0, 45, 10, 3))
+        assert compositor.render_partial_update() is None
