@@ -51,7 +51,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
 from bench.synthetic import code_tokens, prose_tokens
-from vllm_tui.heap import settle
+from vllm_tui.heap import configure, settle
 from vllm_tui.widgets.markdown_stream import StreamingMarkdown, warm_up
 
 SIZE = (100, 40)
@@ -114,7 +114,9 @@ class _BenchApp(App[None]):
 
 
 def _as_when_an_answer_starts() -> None:
-    """The app's state when an answer starts: lexers built once the engine was ready, heap settled."""
+    """The app's state when an answer starts: the collector tuned at start, lexers built once the engine
+    was ready, heap settled."""
+    configure()
     warm_up()
     settle()
 

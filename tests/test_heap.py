@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from vllm_tui import heap
-from vllm_tui.heap import settle, tidy
+from vllm_tui.heap import configure, settle, tidy
 
 
 class Node:
@@ -73,3 +73,12 @@ def test_tidy_runs_at_most_once_per_interval(tidy_ready: None) -> None:
     keep = [Node() for _ in range(1000)]
     tidy()  # a second chunk filling in the same second (parallel samples)
     assert gc.get_freeze_count() < frozen + len(keep)
+
+
+def test_configure_spaces_young_collections_and_keeps_the_older_thresholds() -> None:
+    before = gc.get_threshold()
+    try:
+        configure()
+        assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, before[1], before[2])
+    finally:
+        gc.set_threshold(*before)

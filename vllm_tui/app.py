@@ -13,7 +13,7 @@ from vllm_tui.commands import ActionsProvider
 from vllm_tui.config import AppConfig, Profile
 from vllm_tui.engine.events import EngineReady
 from vllm_tui.engine_bridge import EngineBridge, EngineEventsReady
-from vllm_tui.heap import settle
+from vllm_tui.heap import configure, settle
 from vllm_tui.looks_and_keys import LooksAndKeys
 from vllm_tui.profile_actions import ProfileActions
 from vllm_tui.screens.chat import ChatScreen
@@ -77,6 +77,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         config_writable: bool = True,
     ) -> None:
         super().__init__()
+        configure()
         self.config = config
         self.profile = profile
         self.log_path = log_path
