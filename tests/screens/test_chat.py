@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,41 @@ async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Pat
         assert stored[1].state == "stopped" and stored[1].completion_tokens == 60
         # The finished turn settled the heap (vllm_tui/heap.py): the next answer's collections skip it.
         assert gc.get_freeze_count() > 0
+
+
+async def test_a_stalled_disk_does_not_stop_the_stream(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    """The once-a-second save of a streaming answer is written off the UI thread: while it is stuck
+    (a disk stalled under writeback), the answer keeps reaching the screen, and it is saved after."""
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=400)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        store = app.store
+        assert store is not None
+        stuck, release, unstuck = threading.Event(), threading.Event(), threading.Event()
+        update = store.update_answer
+
+        def stalled(message_id: int, content: str, thinking: str = "") -> bool:
+            stuck.set()
+            release.wait(10)
+            unstuck.set()
+            return update(message_id, content, thinking)
+
+        store.update_answer = stalled  # type: ignore[method-assign]
+        await type_and_send(pilot, "hi")
+        await wait_until(pilot, lambda: stuck.is_set(), what="a save under way")
+        msg = app.query_one(AssistantMessage)
+        view = msg.answer_view if msg.answer_text else msg.thinking_view
+        shown = view.displayed_length
+        await wait_until(pilot, lambda: view.displayed_length > shown + 20, what="the stream going on")
+        assert not unstuck.is_set() and msg.streaming, "it went on while the save was stuck"
+        release.set()
+        await wait_until(pilot, lambda: not msg.streaming, what="answer finished")
+        await pilot.pause(0.1)
+        assert app.chat.chat_id is not None
+        stored = store.messages(app.chat.chat_id)[-1]
+        assert stored.content == msg.answer_text and stored.state == "stopped"
 
 
 async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: Path) -> None:

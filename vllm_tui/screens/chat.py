@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -10,6 +11,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -58,6 +60,14 @@ _FINISH_FROM_STATE: dict[str, FinishReason] = {
     "interrupted": "error",
     "streaming": "error",
 }
+
+
+class SaveFailed(Message):
+    """A save written off the UI thread failed (posted from that thread)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class ChatScreen(MessageActions, Screen[None]):
@@ -120,6 +130,8 @@ class ChatScreen(MessageActions, Screen[None]):
         self.editing: UserMessage | None = None
         """The prompt being edited (alt+e): the next send replaces it and its answer."""
         self.continue_base: AnswerStats | None = None
+        self._saving = False
+        """A periodic save is being written (in a thread)."""
         """While continuing an answer: its figures so far, to which the continuation's are added."""
 
     @property
@@ -251,24 +263,61 @@ class ChatScreen(MessageActions, Screen[None]):
         self.call_after_refresh(log.scroll_end, animate=False)
 
     def _save_streaming(self) -> None:
-        if self.store is None:
+        """Once a second: save the text streamed so far, so a crash or a dropped link loses little."""
+        store = self.store
+        if store is None:
             return
+        if self.continue_base is not None:
+            self._save_continued(store, self.continue_base)
+            return
+        updates = [
+            (stored_id, message.answer_text, message.thinking_text)
+            for message in self.turn
+            if message.streaming and (stored_id := message.stored_id) is not None
+        ]
+        if not updates or self._saving:
+            return  # a save still in progress (a slow disk): the next tick saves the newer text
+        # Written off the UI thread: a disk that stalls (seconds, under writeback) must not stop the
+        # stream. Each save holds the whole text so far, so none depends on another, and
+        # update_answer changes only rows still streaming: one that lands after the answer's final
+        # save changes nothing.
+        self._saving = True
+        self.run_worker(
+            partial(self._write_updates, store, updates),
+            thread=True,
+            group="save-streaming",
+            exit_on_error=False,
+        )
+
+    def _write_updates(self, store: ChatStore, updates: list[tuple[int, str, str]]) -> None:
+        try:
+            for message_id, content, thinking in updates:
+                store.update_answer(message_id, content, thinking)
+        except StoreError as exc:
+            self.post_message(SaveFailed(f"Could not save the answer: {exc}"))
+        except sqlite3.ProgrammingError:
+            pass  # the app closed the store while quitting; the answer's final save came first
+        finally:
+            self._saving = False
+
+    def on_save_failed(self, message: SaveFailed) -> None:
+        self.notify(message.text, severity="error", timeout=5)
+
+    def _save_continued(self, store: ChatStore, base: AnswerStats) -> None:
         for message in self.turn:
             if not message.streaming or message.stored_id is None:
                 continue
             try:
-                if self.continue_base is not None:
-                    # A continued answer's row is already final ("stopped"), which update_answer
-                    # leaves alone; kept "stopped" with the text so far, it can be continued again.
-                    self.store.finish_answer(
-                        message.stored_id,
-                        "stopped",
-                        self.continue_base,
-                        content=message.answer_text,
-                        thinking=message.thinking_text,
-                    )
-                else:
-                    self.store.update_answer(message.stored_id, message.answer_text, message.thinking_text)
+                # A continued answer's row is already final ("stopped"), which update_answer leaves
+                # alone; kept "stopped" with the text so far, it can be continued again. (On the UI
+                # thread: a late write of this kind would undo the answer's final one.)
+                store.finish_answer(
+                    message.stored_id,
+                    "stopped",
+                    base,
+                    content=message.answer_text,
+                    thinking=message.thinking_text,
+                )
             except StoreError as exc:
                 self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)
                 return
