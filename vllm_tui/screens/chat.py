@@ -130,9 +130,9 @@ class ChatScreen(MessageActions, Screen[None]):
         self.editing: UserMessage | None = None
         """The prompt being edited (alt+e): the next send replaces it and its answer."""
         self.continue_base: AnswerStats | None = None
+        """While continuing an answer: its figures so far, to which the continuation's are added."""
         self._saving = False
         """A periodic save is being written (in a thread)."""
-        """While continuing an answer: its figures so far, to which the continuation's are added."""
 
     @property
     def tui(self) -> VllmTuiApp:
