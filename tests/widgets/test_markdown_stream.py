@@ -436,12 +436,13 @@ async def test_open_fence_segment_grows_in_reserved_steps() -> None:
         await feed(widget, "```\n" + "".join(f"line {n}\n" for n in range(40)))
         await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
         await pilot.pause(0.05)
-        segment = widget._segments[-1]
+        segment = widget._fence_segment
+        assert segment is not None
         assert segment.content_size.height % segment.reserve == 0
         assert "line 39" in rendered_text(widget)
         widget.append("```\n")
         widget.finish()
-        await wait_until(pilot, lambda: not widget._segments)
+        await wait_until(pilot, lambda: widget._fence_segment is None)
         await pilot.pause()
         assert "line 39" in rendered_text(widget)
 

@@ -559,8 +559,10 @@ class StreamingMarkdown(NoRelayout):
         self._chunks: list[_MarkdownChunk] = []
         self._live = _MarkdownChunk(self)
         self._live.add_class("-live")
-        self._segments: list[_FencePart] = []
-        """The open fence's view: `_FenceLines` once a segment filled, then the `_FenceSegment` growing."""
+        self._fence_lines: _FenceLines | None = None
+        """An open fence's full segments, once one filled (above `_fence_segment`)."""
+        self._fence_segment: _FenceSegment | None = None
+        """An open fence's newest lines, the part still growing."""
         self._unsettled: list[str] = []
         self._fence_frozen_lines = 0
         self._flush_scheduled = False
@@ -650,8 +652,8 @@ class StreamingMarkdown(NoRelayout):
             return
         self._finished = True
         self._live.set_reserve(1)
-        if self._segments:
-            self._segments[-1].set_reserve(1)
+        if self._fence_segment is not None:
+            self._fence_segment.set_reserve(1)
         if self.is_mounted:
             self._flush()
 
@@ -758,7 +760,7 @@ class StreamingMarkdown(NoRelayout):
         """Will the text of the next `interval` overflow the reserved rows of the growing view?"""
         if self._finished:
             return False
-        growing = self._segments[-1] if self._segments else self._live
+        growing = self._fence_segment or self._live
         return growing.rows_free < self._rows_per_second * interval
 
     @property
@@ -816,7 +818,7 @@ class StreamingMarkdown(NoRelayout):
         if current is not None and start < len(blocks):
             current.add_blocks(blocks[start:], rendered[start:])
         if fresh:
-            self.mount_all(fresh, before=self._segments[0] if self._segments else self._live)
+            self.mount_all(fresh, before=self._fence_lines or self._fence_segment or self._live)
             if len(self._chunks) > len(fresh):
                 self._tidy_due = True  # a chunk is full: its lines stay as they are (see heap)
 
@@ -824,7 +826,7 @@ class StreamingMarkdown(NoRelayout):
         splitter = self._splitter
         info = splitter.open_fence_info
         if info is None:
-            if self._segments:
+            if self._fence_segment is not None:
                 self._close_fence_view()
                 self._settle()  # the fence view's rows go: a layout anyway
             blocks = [*self._unsettled, splitter.open_text]
@@ -837,31 +839,26 @@ class StreamingMarkdown(NoRelayout):
                 blocks = [splitter.open_text]
             self._live.set_blocks(blocks)
             return
-        self._settle()  # closed blocks go above the fence segments
+        self._settle()  # closed blocks go above the fence's view
         self._live.set_blocks([""])
         body = splitter.open_lines[1:]
         fresh: list[_FencePart] = []
-        if not self._segments:
-            first = _FenceSegment(Content(""), classes="-first -last")
-            self._segments.append(first)
-            fresh.append(first)
+        segment = self._fence_segment
+        if segment is None:
+            segment = self._fence_segment = _FenceSegment(Content(""), classes="-first -last")
+            fresh.append(segment)
         while len(body) - self._fence_frozen_lines >= FENCE_SEGMENT_LINES:
             # The open segment is full: its lines join the finished part above it (one widget
             # however long the fence grows) and it goes on with the lines after them.
             end = self._fence_frozen_lines + FENCE_SEGMENT_LINES
-            if len(self._segments) == 1:
-                finished = _FenceLines()
-                self._segments.insert(0, finished)
-                fresh.insert(0, finished)
-                self._segments[-1].remove_class("-first")
-            lines = self._segments[0]
-            assert isinstance(lines, _FenceLines)
-            lines.add_text("".join(body[self._fence_frozen_lines : end])[:-1])
+            if self._fence_lines is None:
+                self._fence_lines = _FenceLines()
+                fresh.insert(0, self._fence_lines)
+                segment.remove_class("-first")
+            self._fence_lines.add_text("".join(body[self._fence_frozen_lines : end])[:-1])
             self._fence_frozen_lines = end
             self._layout_asked = True
             self._tidy_due = True  # those lines stay as they are (see heap)
-        segment = self._segments[-1]
-        assert isinstance(segment, _FenceSegment)
         tail = "".join(body[self._fence_frozen_lines :]) + splitter.partial
         if segment.set_text(tail.removesuffix("\n"), self.reserve_rows) or fresh:
             self._layout_asked = True
@@ -873,7 +870,8 @@ class StreamingMarkdown(NoRelayout):
 
     def _close_fence_view(self) -> None:
         self._layout_asked = True
-        for segment in self._segments:
-            segment.remove()
-        self._segments.clear()
+        for part in (self._fence_lines, self._fence_segment):
+            if part is not None:
+                part.remove()
+        self._fence_lines = self._fence_segment = None
         self._fence_frozen_lines = 0
