@@ -7,7 +7,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import Static, Tab, Tabs
 
 from vllm_tui.widgets.message import AssistantMessage
 from vllm_tui.widgets.no_relayout import NoRelayout
@@ -15,7 +15,13 @@ from vllm_tui.widgets.no_relayout import NoRelayout
 
 class SamplesView(NoRelayout, Vertical):
     """The answers of one n-sample request, one tab each. Until one is kept the shown tab stands for
-    the turn (it is the answer sent back to the model with the next prompt)."""
+    the turn (it is the answer sent back to the model with the next prompt).
+
+    A tab bar above the answers themselves, the hidden ones with `display` off, rather than Textual's
+    `TabbedContent`: that puts each answer two containers deeper (a `ContentSwitcher`, a `TabPane`),
+    and those, resized on every frame in which the shown answer grows, each asked Textual for a second
+    layout of the whole screen (see NoRelayout): one in two of the stream's layouts, 7-13 ms each.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left,h", "switch(-1)", "Previous sample", id="samples.previous", show=False),
@@ -32,6 +38,7 @@ class SamplesView(NoRelayout, Vertical):
     def __init__(self, messages: list[AssistantMessage]) -> None:
         super().__init__(classes="message samples")
         self.messages = messages
+        self._index = 0
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -39,32 +46,42 @@ class SamplesView(NoRelayout, Vertical):
             markup=False,
             classes="samples-header",
         )
-        with TabbedContent():
-            for i, message in enumerate(self.messages):
-                with TabPane(f"Sample {i + 1}", id=f"sample-{i}"):
-                    yield message
+        tabs = [Tab(f"Sample {i + 1}", id=f"sample-{i}") for i in range(len(self.messages))]
+        yield Tabs(*tabs, active=f"sample-{self._index}")
+        for i, message in enumerate(self.messages):
+            message.display = i == self._index
+            yield message
 
     @property
     def active_index(self) -> int:
-        try:
-            active = self.query_one(TabbedContent).active
-        except Exception:  # noqa: BLE001 - not composed yet
-            return 0
-        return int(active.rsplit("-", 1)[-1]) if active.startswith("sample-") else 0
+        return self._index
 
     @property
     def active(self) -> AssistantMessage:
-        return self.messages[self.active_index]
+        return self.messages[self._index]
 
     @property
     def streaming(self) -> bool:
         return any(m.streaming for m in self.messages)
 
     def show(self, index: int) -> None:
-        self.query_one(TabbedContent).active = f"sample-{index % len(self.messages)}"
+        self._show(index % len(self.messages))
+        if self.is_mounted:
+            self.query_one(Tabs).active = f"sample-{self._index}"
+
+    def _show(self, index: int) -> None:
+        self._index = index
+        for i, message in enumerate(self.messages):
+            message.display = i == index
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        # A tab clicked, or the bar's own keys while it has focus (also sent once when it mounts).
+        event.stop()
+        if event.tab.id is not None and event.tab.id.startswith("sample-"):
+            self._show(int(event.tab.id.removeprefix("sample-")))
 
     def action_switch(self, step: int) -> None:
         focused = self.screen.focused
-        self.show(self.active_index + step)
+        self.show(self._index + step)
         if focused in self.messages:
             self.call_after_refresh(self.active.focus)

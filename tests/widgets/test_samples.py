@@ -1,0 +1,81 @@
+"""SamplesView: one answer shown at a time, switched by its tabs or keys, laid out once per growth."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from bench.synthetic import prose_tokens
+from tests.widgets.test_markdown_stream import count_layouts
+from tests.widgets.test_message import CSS, screen_text
+from vllm_tui.widgets.chat_log import ChatLog
+from vllm_tui.widgets.message import AssistantMessage
+from vllm_tui.widgets.samples import SamplesView
+
+
+class SamplesApp(App[None]):
+    CSS_PATH = CSS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = SamplesView([AssistantMessage("tiny-r1", "r1", sample=i) for i in range(3)])
+
+    def compose(self) -> ComposeResult:
+        with ChatLog(id="log"):
+            yield self.view
+
+    def on_mount(self) -> None:
+        self.query_one(ChatLog).anchor()
+
+
+async def test_one_sample_shown_and_tabs_and_keys_switch_it() -> None:
+    app = SamplesApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.view
+        for i, message in enumerate(view.messages):
+            message.append_answer(f"Answer number {i + 1}.", 4)
+        await pilot.pause(0.2)
+        shown = screen_text(app)
+        assert "Sample 1" in shown and "Sample 3" in shown, "the tab bar"
+        assert "Answer number 1." in shown and "Answer number 2." not in shown
+        await pilot.click("#sample-2")
+        await pilot.pause(0.2)
+        assert view.active_index == 2 and view.active is view.messages[2]
+        shown = screen_text(app)
+        assert "Answer number 3." in shown and "Answer number 1." not in shown
+        view.messages[2].focus()
+        await pilot.press("right")  # wraps round to the first
+        await pilot.pause(0.2)
+        assert view.active_index == 0 and app.focused is view.messages[0]
+        assert "Answer number 1." in screen_text(app)
+        view.show(1)  # as the chat screen does: takes effect at once
+        assert view.active is view.messages[1]
+        await pilot.pause(0.2)
+        assert "Answer number 2." in screen_text(app) and "Answer number 1." not in screen_text(app)
+
+
+async def test_a_growing_sample_lays_the_screen_out_once_per_growth() -> None:
+    """The answer outgrowing its reserved rows asks for one layout; nothing between it and the log may
+    ask for a second (Textual's TabbedContent did: ContentSwitcher and TabPane, resized each time)."""
+    app = SamplesApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.view.messages[0]
+        message.append_answer("Start.", 1)
+        await pilot.pause(0.2)
+        grew = count_layouts(message._answer._live)
+        screen = app.screen
+        layouts = [0]
+        original = screen._refresh_layout
+
+        def counting(*args: object, **kwargs: object) -> None:
+            layouts[0] += 1
+            original(*args, **kwargs)  # type: ignore[arg-type]
+
+        screen._refresh_layout = counting  # type: ignore[method-assign]
+        for token in prose_tokens(600, seed=5):
+            message.append_answer(token, 1)
+            await pilot.pause(0.004)
+        await pilot.pause(0.3)
+        assert grew[0] >= 4, "the answer grew past its reserved rows several times"
+        # Measured: as many layouts as growths (15 of 15, 17 of 17); with TabbedContent 22 for 15. A
+        # little room for a block settling or the scrollbar coming in a frame of its own.
+        assert layouts[0] <= grew[0] + 3, (layouts[0], grew[0])
