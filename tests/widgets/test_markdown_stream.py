@@ -392,6 +392,19 @@ def count_layouts(widget: object) -> list[int]:
     return counter
 
 
+def count_screen_layouts(screen: object) -> list[int]:
+    """Counts the screen's layout passes (each walks every widget of the screen)."""
+    counter = [0]
+    original = screen._refresh_layout  # type: ignore[attr-defined]
+
+    def counting(*args: object, **kwargs: object) -> None:
+        counter[0] += 1
+        original(*args, **kwargs)
+
+    screen._refresh_layout = counting  # type: ignore[attr-defined]
+    return counter
+
+
 async def test_fast_stream_grows_in_reserved_steps_with_few_layouts() -> None:
     app = StreamApp()
     async with app.run_test(size=(40, 40)) as pilot:

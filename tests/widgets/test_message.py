@@ -46,3 +46,28 @@ async def test_finished_answer_folds_the_thinking_and_shows_the_answer() -> None
         await pilot.pause(0.2)
         assert "The user wants code." in screen_text(app)
         assert "Run it." in screen_text(app)
+
+
+async def test_growing_thinking_lays_the_screen_out_once_per_growth() -> None:
+    """The fold and its contents grow with the thinking; neither may ask for a second layout (as plain
+    Textual widgets each did, measured 20 layouts for 13 growths; now as many as growths)."""
+    from bench.synthetic import prose_tokens
+    from tests.widgets.test_markdown_stream import count_layouts, count_screen_layouts
+
+    app = MessageApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.query_one(ChatLog).anchor()
+        message = app.query_one(AssistantMessage)
+        message.append_thinking("Start.", 1)
+        await pilot.pause(0.2)
+        grew = count_layouts(message.thinking_view._live)
+        layouts = count_screen_layouts(app.screen)
+        tokens = prose_tokens(600, seed=5)
+        for token in tokens:
+            message.append_thinking(token, 1)
+            await pilot.pause(0.004)
+        await pilot.pause(0.3)
+        assert grew[0] >= 4, "the thinking grew past its reserved rows several times"
+        assert layouts[0] <= grew[0] + 2, (layouts[0], grew[0])
+        assert message.region.height == message.virtual_size.height, "placed at its full height"
+        assert "print(f" in screen_text(app), "the newest line is on screen"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 
 from bench.synthetic import prose_tokens
-from tests.widgets.test_markdown_stream import count_layouts
+from tests.widgets.test_markdown_stream import count_layouts, count_screen_layouts
 from tests.widgets.test_message import CSS, screen_text
 from vllm_tui.widgets.chat_log import ChatLog
 from vllm_tui.widgets.message import AssistantMessage
@@ -62,15 +62,7 @@ async def test_a_growing_sample_lays_the_screen_out_once_per_growth() -> None:
         message.append_answer("Start.", 1)
         await pilot.pause(0.2)
         grew = count_layouts(message._answer._live)
-        screen = app.screen
-        layouts = [0]
-        original = screen._refresh_layout
-
-        def counting(*args: object, **kwargs: object) -> None:
-            layouts[0] += 1
-            original(*args, **kwargs)  # type: ignore[arg-type]
-
-        screen._refresh_layout = counting  # type: ignore[method-assign]
+        layouts = count_screen_layouts(app.screen)
         for token in prose_tokens(600, seed=5):
             message.append_answer(token, 1)
             await pilot.pause(0.004)

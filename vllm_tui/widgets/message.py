@@ -94,7 +94,16 @@ class UserMessage(Static):
         return self.text
 
 
-class AssistantMessage(NoRelayout, Vertical):
+class _ThinkingBlock(Collapsible, NoRelayout):
+    """The thinking's fold. Both it and its `Contents` grow with every layout that grows the thinking,
+    and as plain Textual widgets each then asked for a second layout of the whole screen (see
+    NoRelayout)."""
+
+    class Contents(Collapsible.Contents, NoRelayout):
+        pass
+
+
+class AssistantMessage(Vertical, NoRelayout):
     """One answer: header, thinking (collapsible), the answer, and a stats line. Its height follows
     its content, so the layout that resized it placed everything (see NoRelayout)."""
 
@@ -132,7 +141,7 @@ class AssistantMessage(NoRelayout, Vertical):
         self._thinking = StreamingMarkdown(classes="thinking")
         self._answer = StreamingMarkdown(classes="answer")
         self._stats = Static("", markup=False, classes="stats")
-        self._block = Collapsible(
+        self._block = _ThinkingBlock(
             self._thinking, title="Thinking…", collapsed=False, classes="thinking-block"
         )
         self._block.display = False  # shown once the first thinking arrives

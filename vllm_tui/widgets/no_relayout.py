@@ -19,10 +19,12 @@ class NoRelayout(Widget):
     way to record the size without asking for another pass. (Private hook: textual is pinned below 9.)
 
     Only for widgets whose size follows their content and that are not scroll containers (the chat log
-    has its own, `ChatLog`, which still asks for a layout when its scrollbar comes or goes): tried on
-    `Collapsible` (its folded contents stayed on screen) and on `Collapsible.Contents` (a `Container`;
-    the block kept its old height), both undone; tests/widgets/test_message.py covers the thinking
-    block.
+    has its own, `ChatLog`, which still asks for a layout when its scrollbar comes or goes).
+
+    With a Textual widget, put it after that class in the bases (`class X(Collapsible, NoRelayout)`):
+    Textual takes a widget's default CSS and its CSS type names from the first base only, so with
+    NoRelayout first a `Collapsible` lost `height: auto` and its `-collapsed > Contents { display:
+    none }` rule (an earlier attempt: the folded thinking stayed on screen).
     """
 
     def _size_updated(

@@ -13,7 +13,7 @@ from vllm_tui.widgets.message import AssistantMessage
 from vllm_tui.widgets.no_relayout import NoRelayout
 
 
-class SamplesView(NoRelayout, Vertical):
+class SamplesView(Vertical, NoRelayout):
     """The answers of one n-sample request, one tab each. Until one is kept the shown tab stands for
     the turn (it is the answer sent back to the model with the next prompt).
 
