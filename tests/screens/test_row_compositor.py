@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.segment import Segment
+from rich.segment import ControlType, Segment
 from textual._compositor import ChopsUpdate, Compositor
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -12,13 +12,21 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static, TabbedContent, TabPane
 
-from vllm_tui.screens.row_compositor import RowCompositor, row_bands
+from vllm_tui.screens.row_compositor import RowCompositor, column_groups, row_bands
 
 
 def test_row_bands_merge_overlapping_and_touching_rows_only() -> None:
     regions = [Region(0, 30, 80, 1), Region(90, 2, 30, 6), Region(0, 5, 10, 2), Region(0, 8, 5, 1)]
     assert row_bands(regions) == [(2, 9), (30, 31)]
     assert row_bands([Region(0, 0, 10, 0)]) == []
+
+
+def test_column_groups_join_overlapping_columns_only() -> None:
+    log, text, card = Region(0, 1, 90, 30), Region(2, 9, 80, 2), Region(90, 2, 30, 5)
+    status = Region(0, 39, 120, 1)
+    assert column_groups([card, text, log]) == [[log, text], [card]], "side by side: two groups"
+    assert column_groups([card, log, status]) == [[log, status, card]]
+    assert column_groups([Region(5, 5, 0, 3)]) == []
 
 
 class ChatLike(Screen[None]):
@@ -62,6 +70,26 @@ def _output(update: ChopsUpdate | None) -> list[Segment]:
     assert update is not None
     console = Console(width=120, height=40, force_terminal=True, color_system="truecolor")
     return list(console.render(update))
+
+
+def _painted(update: ChopsUpdate | None) -> dict[tuple[int, int], tuple[str, object]]:
+    """What an update leaves on screen: each cell written, with its character and style. (A cursor
+    move that writes nothing, as Textual emits for a chop starting where a span ends, leaves nothing.)"""
+    cells: dict[tuple[int, int], tuple[str, object]] = {}
+    x = y = 0
+    for segment in _output(update):
+        if segment.control:
+            for control in segment.control:
+                if control[0] == ControlType.CURSOR_MOVE_TO:
+                    x, y = control[1], control[2]
+            continue
+        if segment.text == "\n":
+            x, y = 0, y + 1
+            continue
+        for char in segment.text:
+            cells[x, y] = (char, segment.style)
+            x += 1
+    return cells
 
 
 def _rows_drawn(widgets: list[Widget]) -> list[int]:
@@ -108,3 +136,34 @@ async def test_a_partial_update_shows_what_textual_would_and_draws_only_changed_
         # A region that no row of the screen shows changes nothing.
         compositor._dirty_regions.add(Region(0, 45, 10, 3))
         assert compositor.render_partial_update() is None
+
+
+async def test_a_layout_frame_leaves_the_sidebar_beside_the_log_undrawn() -> None:
+    """After a layout the log that scrolled changes on nearly every row; the sidebar beside it is not
+    drawn unless it changed too, and the rows put on screen are Textual's either way."""
+    app = ChatLikeApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        log = screen.query_one("#log", VerticalScroll)
+        log.scroll_end(animate=False)
+        await pilot.pause()
+        compositor = screen._compositor
+        side = list(screen.query_one("#side").walk_children(with_self=True))
+        card = screen.query_one("#gpu-1")
+        answer = screen.query_one("#answer-0")
+        # The log's area, one answer row starting inside its padding (not on a widget edge), a card.
+        inside = Region(answer.region.x + 1, answer.region.bottom - 2, 7, 1)
+        for changed in ([log.region], [log.region, card.region], [inside, card.region]):
+            side_rows = _rows_drawn(side)
+            compositor._dirty_regions.update(changed)
+            theirs = _painted(Compositor.render_partial_update(compositor))
+            assert side_rows[0] > 0
+            side_rows[0] = 0
+            compositor._dirty_regions.update(changed)
+            ours = _painted(compositor.render_partial_update())
+            assert len(theirs) >= sum(region.area for region in changed) // 2 and ours == theirs, changed
+            if card.region in changed:
+                assert 0 < side_rows[0] <= 2 * card.region.height, "the card, and only its rows"
+            else:
+                assert side_rows[0] == 0, "the sidebar beside the log is not drawn"

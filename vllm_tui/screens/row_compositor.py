@@ -12,17 +12,24 @@ on its own rows only. The columns of each draw stay those of the widget's visibl
 cuts (the x positions where widgets meet) are the same as Textual's; only rows are cropped, and each
 screen row is produced exactly as Textual would. (Private hooks of Textual's compositor: textual is
 pinned below 9, and tests/screens/test_row_compositor.py compares every changed row with Textual's.)
+
+Bands are taken per group of columns, too: after a layout the log that scrolled changes nearly every
+row, and a band as wide as the screen drew the sidebar beside it as well (its cards, labels, bars:
+about a third of the rows each layout frame drew, profiled). Regions whose columns overlap form a
+group; each group's bands draw only the widgets within its columns, and keep only the chops
+(the pieces of a row between two widget edges) that reach into those columns: the widget on top of
+such a chop overlaps the band, so it was drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Region
 from textual.strip import Strip
 
-__all__ = ["RowCompositor", "row_bands"]
+__all__ = ["RowCompositor", "column_groups", "row_bands"]
 
 
 def row_bands(regions: Iterable[Region]) -> list[tuple[int, int]]:
@@ -38,13 +45,27 @@ def row_bands(regions: Iterable[Region]) -> list[tuple[int, int]]:
     return bands
 
 
+def column_groups(regions: Iterable[Region]) -> list[list[Region]]:
+    """`regions` grouped so that regions whose columns overlap share a group (the log and the sidebar
+    beside it, side by side, do not)."""
+    groups: list[tuple[int, int, list[Region]]] = []
+    for region in sorted((r for r in regions if r.width > 0 and r.height > 0), key=lambda r: r.x):
+        if groups and region.x < groups[-1][1]:
+            left, right, members = groups[-1]
+            members.append(region)
+            groups[-1] = (left, max(right, region.right), members)
+        else:
+            groups.append((region.x, region.right, [region]))
+    return [members for _, _, members in groups]
+
+
 class RowCompositor(Compositor):
     """`Compositor` whose partial updates draw, per band of changed rows, only those rows."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: tuple[int, int] | None = None
-        """While a band is drawn: the rows to draw."""
+        self._band: Region | None = None
+        """While a band is drawn: its rows and columns."""
 
     def render_partial_update(self) -> ChopsUpdate | None:
         update_regions = self._dirty_regions.copy()
@@ -54,39 +75,48 @@ class RowCompositor(Compositor):
         screen = self.size.region
         spans = list(self._regions_to_spans(update_regions))
         is_rendered_line = {y for y, _, _ in spans}.__contains__
-        chops: list[Mapping[int, Strip | None]] | None = None
-        for start, end in row_bands(update_regions):
-            start, end = max(start, screen.y), min(end, screen.bottom)
-            if start >= end:
-                continue
-            self._rows = (start, end)
-            try:
-                rows = Region(screen.x, start, screen.width, end - start)
-                band = self._render_chops(rows, is_rendered_line)
-            finally:
-                self._rows = None
-            if chops is None:
-                chops = list(band)
-            else:
-                chops[start:end] = band[start:end]
+        cuts = self.cuts
+        chops: list[dict[int, Strip | None]] | None = None
+        for group in column_groups(update_regions):
+            left = max(screen.x, min(region.x for region in group))
+            right = min(screen.right, max(region.right for region in group))
+            for start, end in row_bands(group):
+                start, end = max(start, screen.y), min(end, screen.bottom)
+                if start >= end or left >= right:
+                    continue
+                band = Region(left, start, right - left, end - start)
+                self._band = band
+                try:
+                    drawn = self._render_chops(band, is_rendered_line)
+                finally:
+                    self._band = None
+                if chops is None:
+                    chops = [dict.fromkeys(cut_set[:-1]) for cut_set in cuts]
+                for y in range(start, end):
+                    line = chops[y]
+                    # Only chops that reach into the band's columns: the widget on top of each was
+                    # drawn (it overlaps them); one beyond them may lack it (not drawn, outside).
+                    for (cut, strip), chop_end in zip(drawn[y].items(), cuts[y][1:], strict=True):
+                        if strip is not None and cut < right and chop_end > left and line[cut] is None:
+                            line[cut] = strip
         if chops is None:
             return None
-        chop_ends = [cut_set[1:] for cut_set in self.cuts]
+        chop_ends = [cut_set[1:] for cut_set in cuts]
         return ChopsUpdate(chops, spans, chop_ends)
 
     def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
-        if self._rows is None:
+        band = self._band
+        if band is None:
             yield from super()._get_renders(crop)
             return
-        top, bottom = self._rows
+        top, bottom, left, right = band.y, band.bottom, band.x, band.right
         for widget, (region, clip) in list(self.visible_widgets.items()):
             x, y, width, height = region.intersection(clip)
             first, last = max(y, top), min(y + height, bottom)
-            if width <= 0 or first >= last:
+            if width <= 0 or first >= last or x >= right or x + width <= left:
                 continue
             # The visible part's own columns, only the band's rows: `_render_chops` zips the strips
             # with the rows of region ∩ clip, so the clip handed back is exactly that part.
             height = last - first
             shown = Region(x, first, width, height)
             yield region, shown, widget.render_lines(Region(x - region.x, first - region.y, width, height))
-
