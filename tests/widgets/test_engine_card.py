@@ -141,6 +141,24 @@ async def test_card_shows_each_state() -> None:
         assert not app.query_one("#engine-speed").display
 
 
+async def test_the_tokens_of_an_answer_already_counted_leave_the_card_alone() -> None:
+    app = CardApp()
+    async with app.run_test() as pilot:
+        card = app.query_one(EngineCard)
+        card.apply_event(EngineReady("/ckpt/tiny-r1", 2048, 1.5))
+        card.apply_event(TextDelta("r1", "Hello"))
+        await pilot.pause()
+        status = card.status
+        shown: list[EngineStatus] = []
+        card._show = shown.append  # type: ignore[method-assign]
+        for text in ("Hello", " there", "!"):
+            card.apply_event(ReasoningDelta("r1", text))
+            card.apply_event(TextDelta("r1", text))
+        assert card.status is status and shown == [], "nothing changed, nothing redrawn"
+        card.apply_event(TextDelta("r2", "A second request"))
+        assert card.status.in_flight == {"r1", "r2"} and len(shown) == 1
+
+
 def test_engine_card_snapshot(snap_compare: Callable[..., bool]) -> None:
     async def feed(pilot: object) -> None:
         card = app.query_one(EngineCard)
