@@ -350,9 +350,40 @@ async def test_closed_blocks_settle_into_few_widgets() -> None:
         widget.finish()
         await wait_until(pilot, lambda: widget.displayed_length == len(text))
         assert len(text) > 15_000
-        # One widget per ~2,000 characters instead of several per Markdown block.
-        assert len(widget.children) <= len(text) // 1_000
+        # One widget for all closed blocks (CHUNK_CHARS) instead of several per Markdown block.
+        assert len(widget.children) <= 3
         assert sum(1 for _ in widget.walk_children()) == len(widget.children)
+
+
+class TwoViewsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield StreamingMarkdown(id="streamed")
+            yield StreamingMarkdown(id="whole")
+
+
+async def test_a_chunk_grown_block_by_block_draws_what_one_drawn_at_once_would() -> None:
+    """A closed chunk's lines grow by each new block's (not joined again): the result must be the
+    lines of all its blocks drawn together, and again so after the width changes."""
+    app = TwoViewsApp()
+    async with app.run_test(size=(90, 40)) as pilot:
+        streamed = app.query_one("#streamed", StreamingMarkdown)
+        whole = app.query_one("#whole", StreamingMarkdown)
+        text = "".join(prose_tokens(4000, seed=4)) + "\n\n" + TRICKY
+        for start in range(0, len(text), 700):
+            streamed.append(text[start : start + 700])
+            await pilot.pause(0.03)
+        streamed.finish()
+        whole.append(text)
+        whole.finish()
+        await wait_until(pilot, lambda: streamed.displayed_length == whole.displayed_length == len(text))
+        await pilot.pause(0.05)
+        assert len(streamed._chunks[0].blocks) > 20, "many blocks added one flush after another"
+        assert rendered_text(streamed) == rendered_text(whole)
+        await pilot.resize_terminal(70, 40)
+        await pilot.pause(0.2)
+        narrow = rendered_text(streamed)
+        assert narrow == rendered_text(whole) and max(map(len, narrow.splitlines())) <= 70
 
 
 async def test_dim_variant_and_initial_text() -> None:
@@ -508,7 +539,7 @@ async def test_a_frame_that_will_lay_out_starts_sooner() -> None:
         assert widget._next_flush_at - monotonic() > FRAME_INTERVAL - 0.005
 
 
-async def test_a_full_chunk_or_fence_segment_tidies_the_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_closed_blocks_or_a_full_fence_segment_tidy_the_heap(monkeypatch: pytest.MonkeyPatch) -> None:
     tidied: list[int] = []
     monkeypatch.setattr(markdown_stream, "tidy", lambda: tidied.append(len(widget.text)))
     app = StreamApp()
@@ -519,11 +550,11 @@ async def test_a_full_chunk_or_fence_segment_tidies_the_heap(monkeypatch: pytest
         await pilot.pause(0.05)
         assert tidied == [], "nothing long-lived yet"
         prose = "".join(prose_tokens(6000))
-        assert len(prose) > 2 * markdown_stream.CHUNK_CHARS
+        assert len(prose) > 2 * markdown_stream.TIDY_CHARS
         await feed(widget, prose + "\n\n")
         await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
         await pilot.pause(0.05)
-        assert tidied, "a chunk filled"
+        assert tidied, "TIDY_CHARS of blocks closed"
         before = len(tidied)
         await feed(widget, "```\n" + "".join(f"line {n}\n" for n in range(2 * FENCE_SEGMENT_LINES)))
         await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))

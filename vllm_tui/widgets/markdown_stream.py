@@ -61,9 +61,15 @@ if TYPE_CHECKING:
 
 __all__ = ["BlockSplitter", "StreamingMarkdown", "make_visible", "warm_up"]
 
-CHUNK_CHARS = 8_000
-"""Closed blocks are gathered into one widget until it holds about this many characters (blocks are
-rendered one by one, so this bounds widget count, not the work per block)."""
+CHUNK_CHARS = 100_000
+"""Closed blocks are gathered into one widget until it holds about this many characters (a 30,000-token
+answer fits in one). Blocks are rendered one by one and a chunk's lines grow by the new block's only,
+so the size of a chunk costs nothing per frame, while every widget costs each layout: with 8,000 (one
+widget per ~2,000 tokens) a layout at the end of a 30,000-token answer took ~30% longer than at its
+start, the main part of the last tenth's extra cost."""
+
+TIDY_CHARS = 8_000
+"""After this many characters of closed blocks, the heap is tidied (see heap.tidy)."""
 
 FENCE_SEGMENT_LINES = 48
 """An open code fence's newest lines, re-rendered each frame, are at most this many; then they join the
@@ -294,6 +300,10 @@ class _MarkdownChunk(_ReservedRows):
         """Per block, index-aligned with `blocks`: the key it was drawn with and its lines."""
         self._lines_key: tuple[object, ...] | None = None
         self._lines: list[Strip] = []
+        self._lines_style: tuple[object, ...] | None = None
+        self._lines_blocks = 0
+        """`_lines` holds the first `_lines_blocks` blocks, drawn for `_lines_style`: blocks appended
+        since (a closed chunk only ever grows) extend it instead of joining every block again."""
         self._painting_style: Style | None = None
 
     def add_blocks(self, blocks: list[str], rendered: list[_Rendered] | None = None) -> None:
@@ -314,6 +324,7 @@ class _MarkdownChunk(_ReservedRows):
         self.blocks = self.blocks[count:]
         self.chars = sum(map(len, self.blocks))
         self._lines_key = None
+        self._lines_blocks = 0
         self.refresh(layout=True)  # the rows of those blocks go; settling lays out anyway
         return taken
 
@@ -326,11 +337,12 @@ class _MarkdownChunk(_ReservedRows):
         """
         if self.blocks == blocks:
             return True
-        before = (self.blocks, self.chars, self._lines_key, self._lines)
+        before = (self.blocks, self.chars, self._lines_key, self._lines, self._lines_blocks)
         old = self._lines if self._lines_key is not None else None  # rows on screen now, if drawn
         self.blocks = list(blocks)
         self.chars = sum(map(len, blocks))
         self._lines_key = None
+        self._lines_blocks = 0  # the open block changed: join them all again (the live view is small)
         width, height = self.laid_out_size
         if old is not None and width:
             lines = self._get_lines(width)
@@ -343,7 +355,7 @@ class _MarkdownChunk(_ReservedRows):
                     self.refresh(Region(0, first, width, end - first))
                 return True
         if not grow:
-            self.blocks, self.chars, self._lines_key, self._lines = before
+            self.blocks, self.chars, self._lines_key, self._lines, self._lines_blocks = before
             return False
         # Only the live view is set this way; a layout anyway, so the step can follow the rate.
         self.reserve = self._owner.reserve_rows
@@ -389,8 +401,11 @@ class _MarkdownChunk(_ReservedRows):
             return self._lines
         rendered = self._rendered
         del rendered[len(self.blocks) :]
-        lines: list[Strip] = []
-        for index, source in enumerate(self.blocks):
+        start, lines = 0, list[Strip]()
+        if style_key == self._lines_style and 0 < self._lines_blocks <= len(self.blocks):
+            start, lines = self._lines_blocks, self._lines
+        for index in range(start, len(self.blocks)):
+            source = self.blocks[index]
             if index < len(rendered) and rendered[index][0] == (style_key, source):
                 block_lines = rendered[index][1]
             else:
@@ -407,6 +422,8 @@ class _MarkdownChunk(_ReservedRows):
                 lines += block_lines
         self._lines = lines
         self._lines_key = key
+        self._lines_style = style_key
+        self._lines_blocks = len(self.blocks)
         return lines
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -568,6 +585,8 @@ class StreamingMarkdown(NoRelayout):
         self._flush_scheduled = False
         self._next_flush_at = 0.0
         self._tidy_due = False
+        self._closed_chars = 0
+        """Characters of closed blocks since the heap was last tidied."""
         self._render_cost = 0.0
         self._work = 0.0
         self._rows_per_second = 0.0
@@ -819,8 +838,10 @@ class StreamingMarkdown(NoRelayout):
             current.add_blocks(blocks[start:], rendered[start:])
         if fresh:
             self.mount_all(fresh, before=self._fence_lines or self._fence_segment or self._live)
-            if len(self._chunks) > len(fresh):
-                self._tidy_due = True  # a chunk is full: its lines stay as they are (see heap)
+        self._closed_chars += sum(map(len, blocks))
+        if self._closed_chars >= TIDY_CHARS:
+            self._closed_chars = 0
+            self._tidy_due = True  # those blocks' lines stay as they are (see heap)
 
     def _update_open_block(self) -> None:
         splitter = self._splitter
