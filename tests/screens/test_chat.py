@@ -92,6 +92,38 @@ async def test_a_stalled_disk_does_not_stop_the_stream(
         assert stored.content == msg.answer_text and stored.state == "stopped"
 
 
+async def test_a_full_disk_loses_nothing_on_screen_and_says_so(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    """The store cannot grow (a full disk): the prompt is still answered on screen, a toast says why
+    the chat is not saved, the app keeps running; once there is room again the next turn is saved.
+    (Before, SQLite's own error reached the UI thread uncaught.)"""
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        store = app.store
+        assert store is not None
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")  # as if the disk were full
+        prompt = "A long pasted log. " * 250  # fits the model's context, not the full store
+        app.query_one(PromptInput).insert(prompt)
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: bool(app.query(AssistantMessage)) and not app.query_one(AssistantMessage).streaming,
+            what="answer",
+        )
+        assert app.is_running and app.query_one(AssistantMessage).answer_text
+        said = [str(n.message) for n in app._notifications]
+        assert any("not being saved" in m and "disk is full" in m for m in said), said
+        store._conn.execute("PRAGMA max_page_count = 1000000")  # room again
+        await type_and_send(pilot, "and now?")
+        await wait_until(pilot, lambda: not app.query(AssistantMessage).last().streaming, what="answer")
+        assert app.chat.chat_id is not None
+        saved = store.messages(app.chat.chat_id)
+        assert [m.content for m in saved if m.role == "user"] == ["and now?"]
+
+
 async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
     store = tmp_path / "chats.sqlite3"
     app = make_app(app_engine, log_path, store, max_tokens=20)

@@ -13,7 +13,7 @@ import pytest
 
 from vllm_tui import config
 from vllm_tui.engine.events import AnswerStats
-from vllm_tui.store import ChatStore, StoreError, default_store_path, make_title
+from vllm_tui.store import ChatStore, StoreClosed, StoreError, default_store_path, make_title
 from vllm_tui.store import owner as store_owner
 
 
@@ -293,6 +293,36 @@ def test_a_long_lock_gives_a_store_error_not_a_hang(tmp_path: Path) -> None:
     store.add_user_message(chat.id, "now it goes through")
     assert len(store.messages(chat.id)) == 1
     store.close()
+
+
+def test_a_full_disk_is_a_store_error_and_leaves_nothing_half_written(store: ChatStore) -> None:
+    chat = store.create_chat()
+    store.add_user_message(chat.id, "before")
+    answer = store.begin_answer(chat.id, "tiny-r1", "p", {}, sample=0)
+    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+    store._conn.execute(f"PRAGMA max_page_count = {pages}")  # the store cannot grow: a full disk
+    with pytest.raises(StoreError, match="disk is full") as raised:
+        store.add_user_message(chat.id, "x" * 100_000)
+    assert "free some disk space" in raised.value.advice
+    with pytest.raises(StoreError, match="disk is full"):
+        store.update_answer(answer, "y" * 100_000, "")
+    assert [m.content for m in store.messages(chat.id)] == ["before", ""], "rolled back, nothing half-written"
+    store._conn.execute("PRAGMA max_page_count = 1000000")  # room again
+    store.add_user_message(chat.id, "after")
+    assert store.update_answer(answer, "the answer", "")
+    assert [m.content for m in store.messages(chat.id)] == ["before", "the answer", "after"]
+
+
+def test_a_write_after_close_is_store_closed(tmp_path: Path) -> None:
+    """A save from a worker thread can land after the app closed the store while quitting."""
+    store = ChatStore.open(tmp_path / "chats.sqlite3")
+    chat = store.create_chat()
+    answer = store.begin_answer(chat.id, "tiny-r1", "p", {}, sample=0)
+    store.close()
+    with pytest.raises(StoreClosed):
+        store.update_answer(answer, "late", "")
+    with pytest.raises(StoreClosed):
+        store.add_user_message(chat.id, "late")
 
 
 def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:

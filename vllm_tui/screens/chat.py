@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -31,7 +30,7 @@ from vllm_tui.engine.request import ChatRequest, ChatTurn
 from vllm_tui.heap import settle
 from vllm_tui.screens.chat_actions import MessageActions
 from vllm_tui.screens.row_compositor import RowCompositor
-from vllm_tui.store import StoreError
+from vllm_tui.store import StoreClosed, StoreError
 from vllm_tui.widgets.chat_log import ChatLog
 from vllm_tui.widgets.engine_card import EngineCard
 from vllm_tui.widgets.gpu_panel import GpuPanel
@@ -298,10 +297,10 @@ class ChatScreen(MessageActions, Screen[None]):
         try:
             for message_id, content, thinking in updates:
                 store.update_answer(message_id, content, thinking)
+        except StoreClosed:
+            pass  # the app closed the store while quitting; the answer's final save came first
         except StoreError as exc:
             self.post_message(SaveFailed(f"Could not save the answer: {exc}"))
-        except sqlite3.ProgrammingError:
-            pass  # the app closed the store while quitting; the answer's final save came first
         finally:
             self._saving = False
 

@@ -10,6 +10,7 @@ from vllm_tui.store.models import (
     MessageState,
     Role,
     SearchHit,
+    StoreClosed,
     StoredMessage,
     StoreError,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "MessageState",
     "Role",
     "SearchHit",
+    "StoreClosed",
     "StoreError",
     "StoredMessage",
     "default_store_path",

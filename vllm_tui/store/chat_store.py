@@ -25,6 +25,7 @@ from vllm_tui.store.models import (
     Chat,
     MessageState,
     SearchHit,
+    StoreClosed,
     StoredMessage,
     StoreError,
 )
@@ -132,6 +133,20 @@ def _busy_error(exc: sqlite3.OperationalError) -> StoreError | None:
     return None
 
 
+def _write_error(exc: sqlite3.Error) -> StoreError:
+    """What a failed write means to the person using the app (a full disk, a read-only file, the store
+    closed while quitting), as a StoreError the screens already show instead of dying on."""
+    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc).lower():
+        return StoreClosed("The chat store is closed", "The app is quitting; nothing more is saved.")
+    if isinstance(exc, sqlite3.OperationalError) and (busy := _busy_error(exc)) is not None:
+        return busy
+    return StoreError(
+        f"Could not save to the chat store ({exc})",
+        "What is on screen stays until the app closes; free some disk space (or fix the store file's "
+        "permissions) so that the next changes are saved.",
+    )
+
+
 class ChatStore:
     """Chats and messages. Create with `ChatStore.open()`; close with `close()` or a `with` block."""
 
@@ -218,18 +233,27 @@ class ChatStore:
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise (_busy_error(exc) or exc) from exc
+            except sqlite3.Error as exc:
+                raise _write_error(exc) from exc
             try:
                 yield self._conn
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _write_error(exc) from exc
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             try:
                 self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                self._conn.execute("ROLLBACK")
-                raise (_busy_error(exc) or exc) from exc
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _write_error(exc) from exc
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back (a full disk does), or the connection is gone
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -370,8 +394,8 @@ class ChatStore:
                     "WHERE id = ? AND state = 'streaming'",
                     (content, thinking, time.time(), message_id),
                 )
-            except sqlite3.OperationalError as exc:
-                raise (_busy_error(exc) or exc) from exc
+            except sqlite3.Error as exc:
+                raise _write_error(exc) from exc
             return cur.rowcount > 0
 
     def finish_answer(

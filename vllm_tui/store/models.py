@@ -79,3 +79,7 @@ class StoreError(Exception):
         super().__init__(title)
         self.title = title
         self.advice = advice
+
+
+class StoreClosed(StoreError):
+    """The store was closed (the app is quitting) before a write from another thread reached it."""
