@@ -313,7 +313,7 @@ def test_a_full_disk_is_a_store_error_and_leaves_nothing_half_written(store: Cha
     assert [m.content for m in store.messages(chat.id)] == ["before", "the answer", "after"]
 
 
-def test_a_write_after_close_is_store_closed(tmp_path: Path) -> None:
+def test_a_read_or_write_after_close_is_store_closed(tmp_path: Path) -> None:
     """A save from a worker thread can land after the app closed the store while quitting."""
     store = ChatStore.open(tmp_path / "chats.sqlite3")
     chat = store.create_chat()
@@ -323,6 +323,25 @@ def test_a_write_after_close_is_store_closed(tmp_path: Path) -> None:
         store.update_answer(answer, "late", "")
     with pytest.raises(StoreClosed):
         store.add_user_message(chat.id, "late")
+    with pytest.raises(StoreClosed):
+        store.messages(chat.id)
+
+
+def test_a_failed_read_is_a_store_error(store: ChatStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = store.create_chat()
+    store.add_user_message(chat.id, "kept")
+
+    class FailingDisk:
+        def execute(self, *args: object) -> object:
+            raise sqlite3.OperationalError("disk I/O error")
+
+    real = store._conn
+    monkeypatch.setattr(store, "_conn", FailingDisk())
+    with pytest.raises(StoreError, match=r"Could not read the chat store \(disk I/O error\)"):
+        store.messages(chat.id)
+    monkeypatch.setattr(store, "_conn", real)
+    assert [m.content for m in store.messages(chat.id)] == ["kept"]
+    assert store.search("AND OR NOT (") == [], "a query FTS5 cannot parse is still no hits"
 
 
 def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:

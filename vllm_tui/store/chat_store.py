@@ -147,6 +147,18 @@ def _write_error(exc: sqlite3.Error) -> StoreError:
     )
 
 
+def _read_error(exc: sqlite3.Error) -> StoreError:
+    """A failed read as a StoreError (SQLite's own error stays its `__cause__`)."""
+    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc).lower():
+        return StoreClosed("The chat store is closed", "The app is quitting.")
+    if isinstance(exc, sqlite3.OperationalError) and (busy := _busy_error(exc)) is not None:
+        return busy
+    return StoreError(
+        f"Could not read the chat store ({exc})",
+        "The file may be damaged or on a failing disk; moving it aside starts a new store.",
+    )
+
+
 class ChatStore:
     """Chats and messages. Create with `ChatStore.open()`; close with `close()` or a `with` block."""
 
@@ -257,7 +269,10 @@ class ChatStore:
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise _read_error(exc) from exc
 
     @staticmethod
     def _require_chat(conn: sqlite3.Connection, chat_id: int) -> None:
@@ -478,8 +493,9 @@ class ChatStore:
         )
         try:
             rows = self._query(sql, (search.MARK_START, search.MARK_END, query, limit))
-        except sqlite3.OperationalError as exc:
-            if _busy_error(exc) is None and "fts5" in str(exc).lower():
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, sqlite3.OperationalError) and "fts5" in str(cause).lower():
                 return []  # a query FTS5 still cannot parse: no hits rather than a crash
             raise
         hits = []
