@@ -133,29 +133,23 @@ def _busy_error(exc: sqlite3.OperationalError) -> StoreError | None:
     return None
 
 
-def _write_error(exc: sqlite3.Error) -> StoreError:
-    """What a failed write means to the person using the app (a full disk, a read-only file, the store
-    closed while quitting), as a StoreError the screens already show instead of dying on."""
+def _store_error(exc: sqlite3.Error, reading: bool = False) -> StoreError:
+    """What a failed read or write means to the person using the app (a full disk, a read-only file, a
+    failing disk, the store closed while quitting), as a StoreError the screens show instead of dying
+    on. SQLite's own error stays its `__cause__`."""
     if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc).lower():
         return StoreClosed("The chat store is closed", "The app is quitting; nothing more is saved.")
     if isinstance(exc, sqlite3.OperationalError) and (busy := _busy_error(exc)) is not None:
         return busy
+    if reading:
+        return StoreError(
+            f"Could not read the chat store ({exc})",
+            "The file may be damaged or on a failing disk; moving it aside starts a new store.",
+        )
     return StoreError(
         f"Could not save to the chat store ({exc})",
         "What is on screen stays until the app closes; free some disk space (or fix the store file's "
         "permissions) so that the next changes are saved.",
-    )
-
-
-def _read_error(exc: sqlite3.Error) -> StoreError:
-    """A failed read as a StoreError (SQLite's own error stays its `__cause__`)."""
-    if isinstance(exc, sqlite3.ProgrammingError) and "closed" in str(exc).lower():
-        return StoreClosed("The chat store is closed", "The app is quitting.")
-    if isinstance(exc, sqlite3.OperationalError) and (busy := _busy_error(exc)) is not None:
-        return busy
-    return StoreError(
-        f"Could not read the chat store ({exc})",
-        "The file may be damaged or on a failing disk; moving it aside starts a new store.",
     )
 
 
@@ -246,12 +240,12 @@ class ChatStore:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise _write_error(exc) from exc
+                raise _store_error(exc) from exc
             try:
                 yield self._conn
             except sqlite3.Error as exc:
                 self._rollback()
-                raise _write_error(exc) from exc
+                raise _store_error(exc) from exc
             except BaseException:
                 self._rollback()
                 raise
@@ -259,7 +253,7 @@ class ChatStore:
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
-                raise _write_error(exc) from exc
+                raise _store_error(exc) from exc
 
     def _rollback(self) -> None:
         try:
@@ -272,7 +266,7 @@ class ChatStore:
             try:
                 return self._conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise _read_error(exc) from exc
+                raise _store_error(exc, reading=True) from exc
 
     @staticmethod
     def _require_chat(conn: sqlite3.Connection, chat_id: int) -> None:
@@ -410,7 +404,7 @@ class ChatStore:
                     (content, thinking, time.time(), message_id),
                 )
             except sqlite3.Error as exc:
-                raise _write_error(exc) from exc
+                raise _store_error(exc) from exc
             return cur.rowcount > 0
 
     def finish_answer(
