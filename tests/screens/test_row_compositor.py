@@ -8,6 +8,7 @@ from textual._compositor import ChopsUpdate, Compositor
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.geometry import Region
+from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static, TabbedContent, TabPane
@@ -105,16 +106,21 @@ def _rows_drawn(widgets: list[Widget]) -> list[int]:
     return drawn
 
 
+async def _at_log_end(app: ChatLikeApp, pilot: Pilot[None]) -> tuple[Screen[None], RowCompositor]:
+    """The screen with its log scrolled to the end, as while an answer streams, and its compositor."""
+    await pilot.pause()
+    screen = app.screen
+    screen.query_one("#log", VerticalScroll).scroll_end(animate=False)
+    await pilot.pause()
+    compositor = screen._compositor
+    assert isinstance(compositor, RowCompositor)
+    return screen, compositor
+
+
 async def test_a_partial_update_shows_what_textual_would_and_draws_only_changed_rows() -> None:
     app = ChatLikeApp()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        screen = app.screen
-        log = screen.query_one("#log", VerticalScroll)
-        log.scroll_end(animate=False)
-        await pilot.pause()
-        compositor = screen._compositor
-        assert isinstance(compositor, RowCompositor)
+        screen, compositor = await _at_log_end(app, pilot)
         answer = screen.query_one("#answer-0")
         status = screen.query_one("#status")
         card = screen.query_one("#gpu-1")
@@ -143,12 +149,8 @@ async def test_a_layout_frame_leaves_the_sidebar_beside_the_log_undrawn() -> Non
     drawn unless it changed too, and the rows put on screen are Textual's either way."""
     app = ChatLikeApp()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        screen = app.screen
+        screen, compositor = await _at_log_end(app, pilot)
         log = screen.query_one("#log", VerticalScroll)
-        log.scroll_end(animate=False)
-        await pilot.pause()
-        compositor = screen._compositor
         side = list(screen.query_one("#side").walk_children(with_self=True))
         card = screen.query_one("#gpu-1")
         answer = screen.query_one("#answer-0")
