@@ -298,12 +298,12 @@ class _MarkdownChunk(_ReservedRows):
         self.chars = 0
         self._rendered: list[_Rendered] = []
         """Per block, index-aligned with `blocks`: the key it was drawn with and its lines."""
-        self._lines_key: tuple[object, ...] | None = None
         self._lines: list[Strip] = []
         self._lines_style: tuple[object, ...] | None = None
-        self._lines_blocks = 0
-        """`_lines` holds the first `_lines_blocks` blocks, drawn for `_lines_style`: blocks appended
-        since (a closed chunk only ever grows) extend it instead of joining every block again."""
+        self._lines_blocks = -1
+        """`_lines` holds the first `_lines_blocks` blocks, drawn for `_lines_style` (-1: none of the
+        blocks held now). Blocks appended since (a closed chunk only ever grows) extend it instead of
+        joining every block again."""
         self._painting_style: Style | None = None
 
     def add_blocks(self, blocks: list[str], rendered: list[_Rendered] | None = None) -> None:
@@ -314,7 +314,6 @@ class _MarkdownChunk(_ReservedRows):
             self._rendered += rendered[: len(blocks)]
         self.blocks += blocks
         self.chars += sum(map(len, blocks))
-        self._lines_key = None
         self.refresh(layout=True)
 
     def take_rendered(self, count: int) -> list[_Rendered]:
@@ -323,8 +322,7 @@ class _MarkdownChunk(_ReservedRows):
         del self._rendered[:count]
         self.blocks = self.blocks[count:]
         self.chars = sum(map(len, self.blocks))
-        self._lines_key = None
-        self._lines_blocks = 0
+        self._lines_blocks = -1
         self.refresh(layout=True)  # the rows of those blocks go; settling lays out anyway
         return taken
 
@@ -337,12 +335,12 @@ class _MarkdownChunk(_ReservedRows):
         """
         if self.blocks == blocks:
             return True
-        before = (self.blocks, self.chars, self._lines_key, self._lines, self._lines_blocks)
-        old = self._lines if self._lines_key is not None else None  # rows on screen now, if drawn
+        before = (self.blocks, self.chars, self._lines, self._lines_style, self._lines_blocks)
+        # Rows on screen now, if drawn for these blocks.
+        old = self._lines if self._lines_blocks == len(self.blocks) else None
         self.blocks = list(blocks)
         self.chars = sum(map(len, blocks))
-        self._lines_key = None
-        self._lines_blocks = 0  # the open block changed: join them all again (the live view is small)
+        self._lines_blocks = -1  # the open block changed: join them all again (the live view is small)
         width, height = self.laid_out_size
         if old is not None and width:
             lines = self._get_lines(width)
@@ -355,7 +353,7 @@ class _MarkdownChunk(_ReservedRows):
                     self.refresh(Region(0, first, width, end - first))
                 return True
         if not grow:
-            self.blocks, self.chars, self._lines_key, self._lines, self._lines_blocks = before
+            self.blocks, self.chars, self._lines, self._lines_style, self._lines_blocks = before
             return False
         # Only the live view is set this way; a layout anyway, so the step can follow the rate.
         self.reserve = self._owner.reserve_rows
@@ -396,8 +394,7 @@ class _MarkdownChunk(_ReservedRows):
         # sibling is mounted (CSS is re-applied), which would re-render every block of the chunk.
         base = self._base_style()
         style_key = (width, app.theme, dim, base)
-        key = (style_key, len(self.blocks))
-        if key == self._lines_key:
+        if style_key == self._lines_style and self._lines_blocks == len(self.blocks):
             return self._lines
         rendered = self._rendered
         del rendered[len(self.blocks) :]
@@ -421,7 +418,6 @@ class _MarkdownChunk(_ReservedRows):
                     lines.append(Strip.blank(width))
                 lines += block_lines
         self._lines = lines
-        self._lines_key = key
         self._lines_style = style_key
         self._lines_blocks = len(self.blocks)
         return lines
