@@ -48,9 +48,8 @@ class SamplesView(Vertical, NoRelayout):
         )
         tabs = [Tab(f"Sample {i + 1}", id=f"sample-{i}") for i in range(len(self.messages))]
         yield Tabs(*tabs, active=f"sample-{self._index}")
-        for i, message in enumerate(self.messages):
-            message.display = i == self._index
-            yield message
+        self._show(self._index)
+        yield from self.messages
 
     @property
     def active_index(self) -> int:
