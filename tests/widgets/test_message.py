@@ -6,6 +6,8 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
+from bench.synthetic import prose_tokens
+from tests.widgets.test_markdown_stream import count_layouts, count_screen_layouts
 from vllm_tui.engine.events import AnswerStats
 from vllm_tui.widgets.chat_log import ChatLog
 from vllm_tui.widgets.message import AssistantMessage
@@ -51,9 +53,6 @@ async def test_finished_answer_folds_the_thinking_and_shows_the_answer() -> None
 async def test_growing_thinking_lays_the_screen_out_once_per_growth() -> None:
     """The fold and its contents grow with the thinking; neither may ask for a second layout (as plain
     Textual widgets each did, measured 20 layouts for 13 growths; now as many as growths)."""
-    from bench.synthetic import prose_tokens
-    from tests.widgets.test_markdown_stream import count_layouts, count_screen_layouts
-
     app = MessageApp()
     async with app.run_test(size=(80, 24)) as pilot:
         app.query_one(ChatLog).anchor()
