@@ -169,3 +169,48 @@ async def test_a_layout_frame_leaves_the_sidebar_beside_the_log_undrawn() -> Non
                 assert 0 < side_rows[0] <= 2 * card.region.height, "the card, and only its rows"
             else:
                 assert side_rows[0] == 0, "the sidebar beside the log is not drawn"
+
+
+async def test_a_layout_builds_the_map_of_every_widget_once() -> None:
+    """Textual marked the whole map stale whenever a repainted widget was off screen (the scrolled-away
+    top of an answer, a hidden sample) and left it so after a layout, so the next `widget.region`
+    walked every widget again. The map stays right: it is what a fresh walk gives."""
+    app = ChatLikeApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, compositor = await _at_log_end(app, pilot)
+        off_screen = screen.query_one(".text", Static)
+        hidden = screen.query_one("#answer-1", Static)  # in a tab not shown
+        answer = screen.query_one("#answer-0", Static)
+        # A scroll leaves the map stale (Textual's fast path places only what is on screen): the
+        # first region asked for after it builds it again. Counting starts after that.
+        assert not off_screen.region.overlaps(screen.query_one("#log").region)
+        walks, layouts = [0], [0]
+        arrange_root, reflow = compositor._arrange_root, compositor.reflow
+
+        def walking(*args, **kwargs):  # type: ignore[no-untyped-def]
+            walks[0] += 1
+            return arrange_root(*args, **kwargs)
+
+        def laying_out(*args, **kwargs):  # type: ignore[no-untyped-def]
+            layouts[0] += 1
+            return reflow(*args, **kwargs)
+
+        compositor._arrange_root = walking  # type: ignore[method-assign]
+        compositor.reflow = laying_out  # type: ignore[method-assign]
+        assert not all(node.display for node in hidden.ancestors_with_self)
+        for n in range(3):
+            off_screen.refresh()
+            hidden.refresh()
+            answer.update(f"answer 0 grows {n} " * (70 + 10 * n))  # a layout
+            await pilot.pause()
+            assert layouts[0] > 0 and walks[0] == layouts[0], "one walk per layout"
+            off_screen.refresh()
+            hidden.refresh()
+            answer.refresh()  # a repaint only
+            await pilot.pause()
+            _ = answer.region, off_screen.region
+            assert walks[0] == layouts[0], "a repaint walks nothing"
+        del compositor._arrange_root, compositor.reflow
+        fresh, _ = compositor._arrange_root(screen, screen.size, visible_only=False)
+        assert compositor.full_map == fresh
+        assert off_screen.region == fresh[off_screen].region
