@@ -477,6 +477,7 @@ class ChatScreen(MessageActions, Screen[None]):
     def action_toggle_thinking(self) -> None:
         ui = self.tui.config.ui
         ui.show_thinking = not ui.show_thinking
+        self.query_one(ChatLog).unfold_all()  # their heights change
         for message in self.query(AssistantMessage):
             message.set_thinking_visible(ui.show_thinking)
         self.refresh_sampling()
