@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 
 if TYPE_CHECKING:
-    from textual import events
     from textual.geometry import Size
 
 FOLDED = "-folded"
@@ -48,10 +48,11 @@ class ChatLog(VerticalScroll):
     FOLD_SPARE = 4
     """The log's last children are never folded: the turn being answered, continued or regenerated."""
 
-    def __init__(self, *children: Widget, **kwargs: object) -> None:
-        super().__init__(*children, **kwargs)  # type: ignore[arg-type]
-        self._fold_due = False
-        self._folded_width = 0
+    _fold_due = False
+    """A fold of far answers is scheduled for after the next refresh."""
+
+    _folded_width = 0
+    """The content width the folded answers' heights were taken at."""
 
     @property
     def folded(self) -> list[Widget]:
@@ -74,12 +75,18 @@ class ChatLog(VerticalScroll):
             self._fold_due = True
             self.call_after_refresh(self._fold_far)
 
-    def _kept_rows(self) -> tuple[float, float]:
-        """The rows (of the log's whole height) answers are unfolded in: the view, and FOLD_SCREENS
-        view heights above and below it."""
+    def _near_view(self) -> Callable[[Widget], bool]:
+        """Whether a child lies within the rows answers stay unfolded in: the view, and FOLD_SCREENS
+        view heights above and below it (taken at the current scroll)."""
         height = self.scrollable_content_region.height
         margin = height * self.FOLD_SCREENS
-        return self.scroll_y - margin, self.scroll_y + height + margin
+        top, bottom = self.scroll_y - margin, self.scroll_y + height + margin
+
+        def near(child: Widget) -> bool:
+            region = child.virtual_region
+            return region.bottom >= top and region.y <= bottom
+
+        return near
 
     def _fold_far(self) -> None:
         self._fold_due = False
@@ -91,7 +98,7 @@ class ChatLog(VerticalScroll):
                 self.unfold_all()
                 return
             self._folded_width = self.size.width
-        top, bottom = self._kept_rows()
+        near = self._near_view()
         focused = self.screen.focused
         children = list(self.children)
         for child in children[: max(0, len(children) - self.FOLD_SPARE)]:
@@ -99,9 +106,9 @@ class ChatLog(VerticalScroll):
                 continue  # only finished answers (and samples): prompts and notices have no inside
             if focused is not None and (focused is child or child in focused.ancestors):
                 continue
-            region = child.virtual_region
-            if region.height and (region.bottom < top or region.y > bottom):
-                child.styles.height = region.height
+            height = child.virtual_region.height
+            if height and not near(child):
+                child.styles.height = height
                 child.add_class(FOLDED)
 
     def _unfold(self, child: Widget) -> None:
@@ -119,13 +126,8 @@ class ChatLog(VerticalScroll):
         # own scrolling, in each layout, does not come here and moves only towards the end.)
         folded = self.folded
         if folded:
-            top, bottom = self._kept_rows()
+            near = self._near_view()
             for child in folded:
-                region = child.virtual_region
-                if region.bottom >= top and region.y <= bottom:
+                if near(child):
                     self._unfold(child)
         self._fold_soon()  # and fold what it left behind
-
-    def on_resize(self, event: events.Resize) -> None:
-        if self.size.width != self._folded_width and self.folded:
-            self.unfold_all()
