@@ -364,25 +364,25 @@ def _print_table(
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-def cost_summary(costs: list[TenthCost]) -> dict[str, float]:
-    """Per scenario, the first tenth's summed cost over the last tenth's, across all its runs."""
-    first: dict[str, float] = {}
-    last: dict[str, float] = {}
-    for c in costs:
-        first[c.name] = first.get(c.name, 0.0) + c.cpu_us_per_token[0]
-        last[c.name] = last.get(c.name, 0.0) + c.cpu_us_per_token[-1]
-    return {name: first[name] / last[name] for name in first}
-
-
-def cost_median_summary(costs: list[TenthCost]) -> dict[str, float]:
-    """Per scenario, the median first tenth's cost over the median last tenth's: one run whose tenth
-    met a busy spell of the shared machine (+40% in one tenth is seen here) moves a sum, not this."""
+def _tenth_ratio(costs: list[TenthCost], combine: Callable[[list[float]], float]) -> dict[str, float]:
+    """Per scenario, its runs' first tenths combined over their last tenths combined."""
     first: dict[str, list[float]] = {}
     last: dict[str, list[float]] = {}
     for c in costs:
         first.setdefault(c.name, []).append(c.cpu_us_per_token[0])
         last.setdefault(c.name, []).append(c.cpu_us_per_token[-1])
-    return {name: statistics.median(first[name]) / statistics.median(last[name]) for name in first}
+    return {name: combine(first[name]) / combine(last[name]) for name in first}
+
+
+def cost_summary(costs: list[TenthCost]) -> dict[str, float]:
+    """Per scenario, the first tenth's summed cost over the last tenth's, across all its runs."""
+    return _tenth_ratio(costs, sum)
+
+
+def cost_median_summary(costs: list[TenthCost]) -> dict[str, float]:
+    """Per scenario, the median first tenth's cost over the median last tenth's: one run whose tenth
+    met a busy spell of the shared machine (+40% in one tenth is seen here) moves a sum, not this."""
+    return _tenth_ratio(costs, statistics.median)
 
 
 SCENARIOS = (
