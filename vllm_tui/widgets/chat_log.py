@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 
+from vllm_tui.widgets.backdrop import Backdrop
+
 if TYPE_CHECKING:
     from textual.geometry import Size
 
 FOLDED = "-folded"
 
 
-class ChatLog(VerticalScroll):
+class ChatLog(VerticalScroll, Backdrop):
     """The log of messages, anchored to its end while an answer streams.
 
     Textual lays the screen out a second time whenever a layout changed a widget's virtual size; for

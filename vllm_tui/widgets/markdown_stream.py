@@ -49,6 +49,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from vllm_tui.heap import tidy
+from vllm_tui.widgets.backdrop import Backdrop
 from vllm_tui.widgets.markdown_blocks import BlockSplitter, make_visible
 from vllm_tui.widgets.no_relayout import NoRelayout
 
@@ -535,7 +536,7 @@ class _FenceSegment(_FencePart, Static):
         return False
 
 
-class StreamingMarkdown(NoRelayout):
+class StreamingMarkdown(NoRelayout, Backdrop):
     """Markdown that grows by `append()`; closed blocks settle into a few rendered widgets.
 
     Add the `dim` class for the de-emphasised thinking block.

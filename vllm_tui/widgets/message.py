@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from vllm_tui.engine.events import AnswerStats, FinishReason
+from vllm_tui.widgets.backdrop import Backdrop
 from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 from vllm_tui.widgets.no_relayout import NoRelayout
 
@@ -94,16 +95,16 @@ class UserMessage(Static):
         return self.text
 
 
-class _ThinkingBlock(Collapsible, NoRelayout):
+class _ThinkingBlock(Collapsible, NoRelayout, Backdrop):
     """The thinking's fold. Both it and its `Contents` grow with every layout that grows the thinking,
     and as plain Textual widgets each then asked for a second layout of the whole screen (see
     NoRelayout)."""
 
-    class Contents(Collapsible.Contents, NoRelayout):
+    class Contents(Collapsible.Contents, NoRelayout, Backdrop):
         pass
 
 
-class AssistantMessage(Vertical, NoRelayout):
+class AssistantMessage(Vertical, NoRelayout, Backdrop):
     """One answer: header, thinking (collapsible), the answer, and a stats line. Its height follows
     its content, so the layout that resized it placed everything (see NoRelayout)."""
 

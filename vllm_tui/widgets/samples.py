@@ -9,11 +9,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Static, Tab, Tabs
 
+from vllm_tui.widgets.backdrop import Backdrop
 from vllm_tui.widgets.message import AssistantMessage
 from vllm_tui.widgets.no_relayout import NoRelayout
 
 
-class SamplesView(Vertical, NoRelayout):
+class SamplesView(Vertical, NoRelayout, Backdrop):
     """The answers of one n-sample request, one tab each. Until one is kept the shown tab stands for
     the turn (it is the answer sent back to the model with the next prompt).
 
