@@ -3,7 +3,7 @@
     python -m bench.render [--tokens N] [--naive-code-tokens N] [--steady-seconds S] [--json PATH]
 
 Each run feeds synthetic R1-style fragments (bench/synthetic.py) into the real widget inside a headless
-`App.run_test()` (VerticalScroll anchored to the bottom, as in the chat screen). "Full speed" feeds one
+`App.run_test()` (in the chat screen's log, `ChatLog`, anchored to the bottom). "Full speed" feeds one
 fragment per event-loop turn (`append(); await asyncio.sleep(0)`, the same pacing `MarkdownStream.write`
 imposes on the naive line), so widget work shares the loop with the feed exactly as in the app. The
 overall rate counts until the last fragment is on screen: for `StreamingMarkdown`, until
@@ -49,11 +49,11 @@ from pathlib import Path
 
 from textual import constants as textual_constants
 from textual.app import App, ComposeResult
-from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
 from bench.synthetic import code_tokens, matched_prose_tokens, prose_tokens
 from vllm_tui.heap import configure, settle
+from vllm_tui.widgets.chat_log import ChatLog
 from vllm_tui.widgets.markdown_stream import StreamingMarkdown, warm_up
 
 SIZE = (100, 40)
@@ -103,16 +103,23 @@ class TenthCost:
 
 
 class _BenchApp(App[None]):
+    """The answer in the app's own log (`ChatLog`, with the chat screen's rules for it), anchored to its
+    end as while an answer streams."""
+
+    CSS = """
+    ChatLog { padding: 0 1; scrollbar-size-vertical: 1; scrollbar-gutter: stable; }
+    """
+
     def __init__(self, make: Callable[[], object]) -> None:
         super().__init__()
         self._make = make
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with ChatLog():
             yield self._make()  # type: ignore[misc]
 
     def on_mount(self) -> None:
-        self.query_one(VerticalScroll).anchor()
+        self.query_one(ChatLog).anchor()
 
 
 def _as_when_an_answer_starts() -> None:
