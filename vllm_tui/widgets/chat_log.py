@@ -9,9 +9,11 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 
 from vllm_tui.widgets.backdrop import Backdrop
+from vllm_tui.widgets.log_scrollbar import LogScrollBar
 
 if TYPE_CHECKING:
     from textual.geometry import Size
+    from textual.scrollbar import ScrollBar
 
 FOLDED = "-folded"
 
@@ -55,6 +57,16 @@ class ChatLog(VerticalScroll, Backdrop):
 
     _folded_width = 0
     """The content width the folded answers' heights were taken at."""
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        """The log's scrollbar is a `LogScrollBar` (Textual's own creation of it, with that class)."""
+        if self._vertical_scrollbar is None:
+            bar = LogScrollBar(vertical=True, name="vertical", thickness=self.scrollbar_size_vertical)
+            bar.display = False
+            self._vertical_scrollbar = bar
+            self.app._start_widget(self, bar)
+        return self._vertical_scrollbar
 
     @property
     def folded(self) -> list[Widget]:
