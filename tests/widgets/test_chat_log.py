@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from textual.app import App, ComposeResult
+from textual.pilot import Pilot
 
 from bench.synthetic import prose_tokens
 from tests.widgets.test_message import CSS, screen_text
@@ -156,12 +158,21 @@ async def test_a_new_width_unfolds_and_folds_again_at_the_new_heights() -> None:
         assert screen_text(folding) == screen_text(plain)
 
 
+async def _until(pilot: Pilot[None], condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Folding runs after a refresh: on a loaded machine that comes later than a fixed pause."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+
+
 async def test_streaming_focused_and_last_answers_stay_unfolded_and_unfold_all_unfolds() -> None:
     app = LongChatApp()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.3)
         log = app.query_one(ChatLog)
         answers = list(app.query(AssistantMessage))
+        await _until(pilot, lambda: answers[0].has_class("-folded"))
         assert answers[0].has_class("-folded")
         assert not any(a.has_class("-folded") for a in answers[-2:]), "the last children stay"
         # A selected answer far up stays unfolded while the view goes back to the end.
@@ -169,6 +180,7 @@ async def test_streaming_focused_and_last_answers_stay_unfolded_and_unfold_all_u
         await pilot.pause(0.1)
         log.scroll_end(animate=False)
         await pilot.pause(0.2)
+        await _until(pilot, lambda: answers[2].has_class("-folded"))
         assert not answers[1].has_class("-folded") and answers[2].has_class("-folded")
         # A new turn streams at the end: the answers it pushes away fold, it does not.
         live = AssistantMessage("tiny-r1", "live")
