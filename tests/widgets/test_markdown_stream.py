@@ -7,9 +7,11 @@ import os
 import random
 from collections.abc import Callable
 from time import monotonic
+from unittest import mock
 
 import pytest
 from markdown_it import MarkdownIt
+from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
@@ -384,6 +386,52 @@ async def test_a_chunk_grown_block_by_block_draws_what_one_drawn_at_once_would()
         await pilot.pause(0.2)
         narrow = rendered_text(streamed)
         assert narrow == rendered_text(whole) and max(map(len, narrow.splitlines())) <= 70
+
+
+async def _stream_settling(check: bool) -> tuple[int, int]:
+    """Streams prose whose blocks settle into the closed chunk; returns the chunk rows Textual's styles
+    cache drew (outside the checks) and the chunk's height. With `check`, every frame compares each
+    chunk's rows (cached ones included) with a fresh drawing."""
+    app = StreamApp()
+    async with app.run_test(size=(90, 40)) as pilot:
+        app.query_one(VerticalScroll).anchor()
+        widget = app.query_one(StreamingMarkdown)
+        drawn = 0
+        checking = False
+        render_line = StylesCache.render_line
+
+        def counted(cache: StylesCache, *args: object) -> Strip:
+            nonlocal drawn
+            if not checking and getattr(args[7], "__self__", None) in widget._chunks:  # render_content_line
+                drawn += 1
+            return render_line(cache, *args)  # type: ignore[arg-type]
+
+        text = "".join(prose_tokens(4000, seed=9))
+        with mock.patch.object(StylesCache, "render_line", counted):
+            for start in range(0, len(text), 500):
+                widget.append(text[start : start + 500])
+                await pilot.pause(0.03)
+                checking = True
+                for chunk in widget._chunks if check else ():
+                    region = Region(0, 0, *chunk.outer_size)
+                    assert chunk.render_lines(region) == StylesCache().render_widget(chunk, region)
+                checking = False
+        chunk = widget._chunks[0]
+        assert len(widget._chunks) == 1 and len(chunk.blocks) > 20
+        return drawn, chunk.outer_size.height
+
+
+async def test_a_chunk_grown_at_its_end_draws_what_a_fresh_drawing_would() -> None:
+    await _stream_settling(check=True)
+
+
+async def test_a_chunk_grown_at_its_end_does_not_draw_its_rows_again() -> None:
+    """Textual redraws every row of a widget whose height changed: the visible rows of the closed chunk
+    at each of the 20+ settles. Its rows depend on the width alone, so each is drawn about once (the
+    view is 40 rows)."""
+    drawn, height = await _stream_settling(check=False)
+    assert height > 100
+    assert drawn <= height + 40  # 256 for 230 rows here; 360 when Textual redrew them at each settle
 
 
 async def test_dim_variant_and_initial_text() -> None:

@@ -306,6 +306,8 @@ class _MarkdownChunk(_ReservedRows):
         blocks held now). Blocks appended since (a closed chunk only ever grows) extend it instead of
         joining every block again."""
         self._painting_style: Style | None = None
+        self._grown_at_end = False
+        """Blocks were added below the rows drawn (see `_size_updated`) since the last layout."""
 
     def add_blocks(self, blocks: list[str], rendered: list[_Rendered] | None = None) -> None:
         """Append closed blocks; `rendered` may hold the live view's lines for the first of them."""
@@ -315,7 +317,26 @@ class _MarkdownChunk(_ReservedRows):
             self._rendered += rendered[: len(blocks)]
         self.blocks += blocks
         self.chars += sum(map(len, blocks))
-        self.refresh(layout=True)
+        drawn = self.outer_size
+        if drawn.height:
+            # The blocks go below the rows drawn so far, which stay as they are: only the first new
+            # row is marked for drawing, and the layout's new height keeps the others (_size_updated).
+            self._grown_at_end = True
+            self.refresh(Region(0, drawn.height, drawn.width, 1), layout=True)
+        else:
+            self.refresh(layout=True)
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        if self._grown_at_end and size.width == self._size.width and size.height > self._size.height:
+            # Textual clears every drawn row of a widget whose height changed; blocks were only added
+            # below them, and their lines depend on the width alone. While an answer streams, that
+            # redrew a screenful of this chunk at each settle (~27 rows, 110 settles in the render
+            # benchmark's 24,000 tokens). (`_size` is Textual's own; textual is pinned below 9.)
+            self._size = Size(size.width, size.height)
+        self._grown_at_end = False
+        return super()._size_updated(size, virtual_size, container_size, layout)
 
     def take_rendered(self, count: int) -> list[_Rendered]:
         """Hand over the cached lines of the first `count` blocks (they settle into a closed chunk)."""
