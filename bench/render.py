@@ -51,6 +51,7 @@ from textual import constants as textual_constants
 from textual.app import App, ComposeResult
 from textual.widgets import Markdown
 
+import vllm_tui
 from bench.synthetic import code_tokens, matched_prose_tokens, prose_tokens
 from vllm_tui.heap import configure, settle
 from vllm_tui.widgets.chat_log import ChatLog
@@ -103,19 +104,17 @@ class TenthCost:
 
 
 class _BenchApp(App[None]):
-    """The answer in the app's own log (`ChatLog`, with the chat screen's rules for it), anchored to its
-    end as while an answer streams."""
+    """The answer in the app's own log (`ChatLog`, styled by the chat screen's style sheet as `#log`),
+    anchored to its end as while an answer streams."""
 
-    CSS = """
-    ChatLog { padding: 0 1; scrollbar-size-vertical: 1; scrollbar-gutter: stable; }
-    """
+    CSS_PATH = Path(vllm_tui.__file__).parent / "screens" / "chat.tcss"
 
     def __init__(self, make: Callable[[], object]) -> None:
         super().__init__()
         self._make = make
 
     def compose(self) -> ComposeResult:
-        with ChatLog():
+        with ChatLog(id="log"):
             yield self._make()  # type: ignore[misc]
 
     def on_mount(self) -> None:

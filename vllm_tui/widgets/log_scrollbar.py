@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.color import Color
 from rich.style import Style
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
@@ -38,6 +37,9 @@ class LogScrollBar(ScrollBar):
         width, height = self.size
         if not (self.vertical and isinstance(bar, ScrollBarRender) and isinstance(bar.style, Style)):
             return super().render_lines(crop)
+        back, colour = bar.style.bgcolor, bar.style.color
+        if back is None or colour is None:  # Textual's ScrollBar.render always sets both
+            return super().render_lines(crop)
         segments = bar.render_bar(
             size=height,
             virtual_size=bar.virtual_size,
@@ -45,8 +47,8 @@ class LogScrollBar(ScrollBar):
             position=bar.position,
             thickness=width,
             vertical=True,
-            back_color=bar.style.bgcolor or Color.parse("#555555"),
-            bar_color=bar.style.color or Color.parse("bright_magenta"),
+            back_color=back,
+            bar_color=colour,
         ).segments[crop.y : crop.bottom]
         # A strip also depends on the crop, the app's line filters (a new theme replaces them) and
         # the widget's own background.

@@ -334,7 +334,7 @@ class _MarkdownChunk(_ReservedRows):
             # below them, and their lines depend on the width alone. While an answer streams, that
             # redrew a screenful of this chunk at each settle (~27 rows, 110 settles in the render
             # benchmark's 24,000 tokens). (`_size` is Textual's own; textual is pinned below 9.)
-            self._size = Size(size.width, size.height)
+            self._size = size
         self._grown_at_end = False
         return super()._size_updated(size, virtual_size, container_size, layout)
 
