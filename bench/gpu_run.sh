@@ -3,6 +3,8 @@
 # architectures, results as JSON (and SVG screenshots) under $OUT. Run after `. .gpu/bin/install.sh`.
 #   bash bench/gpu_run.sh roofline d15 d7 peer d7tp2    # any of these, in order
 #     roofline  the 7B bandwidth roofline on one GPU
+#     floor     where a 7B decode step's time goes: linear layers through cuBLAS, sampling (bench.decode_floor)
+#     sampling  the app's 7B engine, R1 sampling against greedy and temperature-only, in turns
 #     d15, d7   delivered vs raw, 1.5B / 7B on one GPU       d7tp2  7B with tensor parallel 2
 #     peer      transformers + TextIteratorStreamer, 1.5B and 7B
 # A 600 s command holds about two delivered runs on a warm host. Each delivered run times the app
@@ -19,6 +21,11 @@ delivered="python3 -m bench.delivered --app-runs ${APP_RUNS:-default,default,nog
 for job in "$@"; do
   case "$job" in
     roofline) build 7b && run roofline python3 -m bench.roofline --model "$ck/7b" --json "$OUT/roofline-7b.json" ;;
+    floor) build 7b && run floor python3 -m bench.decode_floor --model "$ck/7b" --json "$OUT/decode-floor-7b.json" ;;
+    sampling)
+      build 7b && run sampling python3 -m bench.engine_options --model "$ck/7b" --sampling r1,greedy,temperature \
+        --turns 3 --json "$OUT/sampling-7b.json"
+      ;;
     d15) build 1.5b && run d15 $delivered --model "$ck/1.5b" --json "$OUT/delivered-1.5b-tp1.json" --svg "$OUT/chat-1.5b-tp1.svg" ;;
     d7) build 7b && run d7 $delivered --model "$ck/7b" --json "$OUT/delivered-7b-tp1.json" ;;
     d7tp2) build 7b && run d7tp2 $delivered --model "$ck/7b" --tp 2 --json "$OUT/delivered-7b-tp2.json" --svg "$OUT/chat-7b-tp2.svg" ;;
@@ -30,4 +37,4 @@ for job in "$@"; do
     *) echo "unknown job: $job" >&2 ;;
   esac
 done
-rm -f "$OUT"/*.log
+[ -n "${KEEP_LOGS:-}" ] || rm -f "$OUT"/*.log

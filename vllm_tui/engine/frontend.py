@@ -426,15 +426,18 @@ class Frontend:
         self.emit(RawStream(await raw_stream(self._llm, ids, tokens)))
 
 
-async def raw_stream(llm: Any, prompt_ids: list[int], tokens: int) -> dict[str, float]:
-    """A bare loop on `AsyncLLM`: `tokens` tokens with `ignore_eos` and R1 sampling, nothing else
-    done per output. What the benchmarks compare the app (and engine options) against."""
+async def raw_stream(
+    llm: Any, prompt_ids: list[int], tokens: int, *, temperature: float = 0.6, top_p: float = 0.95
+) -> dict[str, float]:
+    """A bare loop on `AsyncLLM`: `tokens` tokens with `ignore_eos` and R1 sampling (unless told
+    otherwise), nothing else done per output. What the benchmarks compare the app (and engine
+    options) against."""
     from vllm import SamplingParams
     from vllm.sampling_params import RequestOutputKind
 
     params = SamplingParams(
-        temperature=0.6,
-        top_p=0.95,
+        temperature=temperature,
+        top_p=top_p,
         max_tokens=tokens,
         ignore_eos=True,
         output_kind=RequestOutputKind.DELTA,
