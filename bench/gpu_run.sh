@@ -5,6 +5,7 @@
 #     roofline  the 7B bandwidth roofline on one GPU
 #     floor     where a 7B decode step's time goes: linear layers through cuBLAS, sampling (bench.decode_floor)
 #     sampling  the app's 7B engine, R1 sampling against greedy and temperature-only, in turns
+#     steps     a 7B decode step traced: GPU time by kind of kernel, and idle (bench.step_profile)
 #     d15, d7   delivered vs raw, 1.5B / 7B on one GPU       d7tp2  7B with tensor parallel 2
 #     peer      transformers + TextIteratorStreamer, 1.5B and 7B
 # A 600 s command holds about two delivered runs on a warm host. Each delivered run times the app
@@ -26,6 +27,7 @@ for job in "$@"; do
       build 7b && run sampling python3 -m bench.engine_options --model "$ck/7b" --sampling r1,greedy,temperature \
         --turns 3 --json "$OUT/sampling-7b.json"
       ;;
+    steps) build 7b && run steps python3 -m bench.step_profile --model "$ck/7b" --json "$OUT/step-profile-7b.json" ;;
     d15) build 1.5b && run d15 $delivered --model "$ck/1.5b" --json "$OUT/delivered-1.5b-tp1.json" --svg "$OUT/chat-1.5b-tp1.svg" ;;
     d7) build 7b && run d7 $delivered --model "$ck/7b" --json "$OUT/delivered-7b-tp1.json" ;;
     d7tp2) build 7b && run d7tp2 $delivered --model "$ck/7b" --tp 2 --json "$OUT/delivered-7b-tp2.json" --svg "$OUT/chat-7b-tp2.svg" ;;
