@@ -113,6 +113,10 @@ def test_choices_come_from_config() -> None:
     assert v.check_quantization("gguf") is not None
     assert v.check_executor_backend("ray") is None and v.check_executor_backend("slurm") is not None
     assert v.check_reasoning_parser("deepseek_r1") is None and v.check_reasoning_parser("qwen3") is not None
+    assert v.check_attention_backend("TRITON_ATTN") is None
+    assert v.check_attention_backend("triton") == (
+        "'triton' is not one of: auto, FLASH_ATTN, TRITON_ATTN, FLASHINFER, FLEX_ATTENTION"
+    )
 
 
 def test_quantization_must_match_the_checkpoint(info_1_5b: ModelInfo) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from vllm_tui.config import (
+    ATTENTION_BACKENDS,
     DTYPES,
     QUANTIZATIONS,
     AppConfig,
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantization", choices=QUANTIZATIONS)
     p.add_argument("--enforce-eager", action="store_true", default=None)
     p.add_argument("--trust-remote-code", action="store_true", default=None)
+    p.add_argument("--attention-backend", choices=ATTENTION_BACKENDS)
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)
     p.add_argument("--max-tokens", type=int)
@@ -57,6 +59,7 @@ def profile_from_args(cfg: AppConfig, args: argparse.Namespace) -> Profile:
         ("quantization", engine, "quantization"),
         ("enforce_eager", engine, "enforce_eager"),
         ("trust_remote_code", engine, "trust_remote_code"),
+        ("attention_backend", engine, "attention_backend"),
         ("temperature", sampling, "temperature"),
         ("top_p", sampling, "top_p"),
         ("max_tokens", sampling, "max_tokens"),

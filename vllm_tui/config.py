@@ -24,6 +24,8 @@ DTYPES = ("auto", "bfloat16", "float16", "float32")
 KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
 REASONING_PARSERS = ("auto", "deepseek_r1", "none")
 EXECUTOR_BACKENDS = ("auto", "mp", "ray")
+ATTENTION_BACKENDS = ("auto", "FLASH_ATTN", "TRITON_ATTN", "FLASHINFER", "FLEX_ATTENTION")
+"""vLLM's attention backends on NVIDIA GPUs ("auto": the one vLLM picks for the GPU)."""
 
 
 @dataclass
@@ -49,6 +51,9 @@ class EngineSettings:
     """"ray" for multi-node (a Ray cluster must already be running)."""
     reasoning_parser: str = "auto"
     """"auto": deepseek_r1 for R1 models (by name or chat template), none otherwise."""
+    attention_backend: str = "auto"
+    """"auto": vLLM's pick (FLASH_ATTN on H100). TRITON_ATTN decoded one 7B stream 4% faster there
+    (docs/benchmarks.md, section 6); kept opt-in until long contexts and tensor parallel are measured."""
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
 
 from vllm_tui.config import (
+    ATTENTION_BACKENDS,
     DTYPES,
     EXECUTOR_BACKENDS,
     KV_CACHE_DTYPES,
@@ -129,6 +130,10 @@ def check_dtype(value: str) -> str | None:
 
 def check_kv_cache_dtype(value: str) -> str | None:
     return check_choice(value, KV_CACHE_DTYPES)
+
+
+def check_attention_backend(value: str) -> str | None:
+    return check_choice(value, ATTENTION_BACKENDS)
 
 
 def check_quantization(value: str, info: ModelInfo | None = None) -> str | None:
@@ -339,6 +344,7 @@ def validate_profile(
     add("engine.kv_cache_dtype", check_kv_cache_dtype(e.kv_cache_dtype))
     add("engine.distributed_executor_backend", check_executor_backend(e.distributed_executor_backend))
     add("engine.reasoning_parser", check_reasoning_parser(e.reasoning_parser))
+    add("engine.attention_backend", check_attention_backend(e.attention_backend))
     add("engine.trust_remote_code", trust_remote_code_warning(e.trust_remote_code), "warning")
     add(
         "engine.distributed_executor_backend",

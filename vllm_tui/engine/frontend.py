@@ -85,6 +85,8 @@ def engine_args_kwargs(settings: EngineSettings) -> dict[str, Any]:
         kwargs["download_dir"] = settings.download_dir
     if settings.distributed_executor_backend not in ("", "auto"):
         kwargs["distributed_executor_backend"] = settings.distributed_executor_backend
+    if settings.attention_backend not in ("", "auto"):
+        kwargs["attention_backend"] = settings.attention_backend
     return kwargs
 
 

@@ -23,6 +23,7 @@ from textual.widgets import Input, Label, Select, Static, Switch
 from textual.worker import Worker, WorkerState
 
 from vllm_tui.config import (
+    ATTENTION_BACKENDS,
     DTYPES,
     EXECUTOR_BACKENDS,
     KV_CACHE_DTYPES,
@@ -94,6 +95,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("engine.download_dir", "Download dir", "opt_text", "engine", placeholder="HF cache"),
     FieldSpec("engine.distributed_executor_backend", "Executor", "choice", "engine", EXECUTOR_BACKENDS),
     FieldSpec("engine.reasoning_parser", "Reasoning parser", "choice", "engine", REASONING_PARSERS),
+    FieldSpec("engine.attention_backend", "Attention backend", "choice", "engine", ATTENTION_BACKENDS),
     FieldSpec("sampling.temperature", "Temperature", "float", "sampling"),
     FieldSpec("sampling.top_p", "Top p", "float", "sampling"),
     FieldSpec("sampling.top_k", "Top k", "int", "sampling"),
