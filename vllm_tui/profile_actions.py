@@ -68,7 +68,11 @@ class ProfileActions(App[None]):
             self.run_worker(self.apply_profile(result.profile, reload=result.engine_changed), group="profile")
 
         screen = SettingsScreen(
-            self.config, self.profile.name, self._gpu_totals(), vllm_kv_tokens=self.kv_cache_tokens
+            self.config,
+            self.profile.name,
+            self._gpu_totals(),
+            vllm_kv_tokens=self.kv_cache_tokens,
+            running=self.profile,
         )
         self.push_screen(screen, done)
 

@@ -275,12 +275,15 @@ class SettingsScreen(Screen[SettingsResult | None]):
         gpu_total_bytes: list[int] | None,
         *,
         vllm_kv_tokens: int | None = None,
+        running: Profile | None = None,
     ) -> None:
         """`vllm_kv_tokens`: what the running engine reported ("GPU KV cache size"), shown beside the
-        estimate when the engine runs this profile's model."""
+        estimate when the engine runs this profile's model. `running`: the profile as this session
+        runs it (flags given at launch, the temperature nudged by keys); the form starts from it, so
+        Apply keeps what runs and reloads only for a changed engine. Without it, the stored profile."""
         super().__init__()
         self._config = config
-        self._original = copy.deepcopy(config.profile(profile_name))
+        self._original = copy.deepcopy(running if running is not None else config.profile(profile_name))
         self._profile_name = profile_name
         self._gpu_total_bytes = gpu_total_bytes
         self._gpu_count = len(gpu_total_bytes) if gpu_total_bytes else None

@@ -1,0 +1,46 @@
+"""F2 from the chat: the settings screen edits the profile as this session runs it."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Input
+
+from tests.support import wait_until
+from vllm_tui.app import VllmTuiApp
+from vllm_tui.config import AppConfig
+from vllm_tui.screens.settings import SettingsScreen
+
+RUNNING_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+
+
+async def test_settings_start_from_the_running_profile_and_apply_keeps_it(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    cfg = AppConfig()
+    stored = cfg.profile()
+    # As after `vllm-tui --model …-7B` and the temperature nudged down with a key: the session runs
+    # something other than the stored profile of the same name.
+    running = copy.deepcopy(stored)
+    running.engine.model = RUNNING_MODEL
+    running.sampling.temperature = 0.3
+    assert stored.engine.model != RUNNING_MODEL
+    app = VllmTuiApp(cfg, running, log_path, engine=app_engine, store_path=tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings shown")
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#field-engine-model", Input).value == RUNNING_MODEL
+        assert app.screen.query_one("#field-sampling-temperature", Input).value == "0.3"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not isinstance(app.screen, SettingsScreen), what="settings closed")
+        await pilot.pause(0.3)
+        # Nothing was changed, so the engine keeps running what it runs, and the session's profile
+        # is still the one given at launch (not the stored profile's 1.5B).
+        assert app.chat.engine_ready
+        assert app.profile.engine.model == RUNNING_MODEL
+        assert app.profile.sampling.temperature == 0.3
+        assert cfg.profiles[stored.name].engine.model == stored.engine.model  # the stored one untouched
