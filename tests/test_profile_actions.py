@@ -1,4 +1,4 @@
-"""F2 from the chat: the settings screen edits the profile as this session runs it."""
+"""Profiles from the chat: F2 edits the profile as this session runs it; a switch says what it does."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from textual.widgets import Input
 from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig
+from vllm_tui.engine.events import EngineStopped
 from vllm_tui.screens.settings import SettingsScreen
+from vllm_tui.widgets.status_line import StatusLine
 
 RUNNING_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
 
@@ -44,3 +46,25 @@ async def test_settings_start_from_the_running_profile_and_apply_keeps_it(
         assert app.profile.engine.model == RUNNING_MODEL
         assert app.profile.sampling.temperature == 0.3
         assert cfg.profiles[stored.name].engine.model == stored.engine.model  # the stored one untouched
+
+
+async def test_a_switch_says_what_comes_next_while_the_old_engine_stops(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    cfg = AppConfig()
+    profile = copy.deepcopy(cfg.profile())
+    app = VllmTuiApp(cfg, profile, log_path, engine=app_engine, store_path=tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        status = app.chat.query_one(StatusLine)
+        app.chat.show_stopping(f"loading {RUNNING_MODEL}")
+        # The old engine reports that it stopped; the line keeps saying what happens next.
+        app.chat.apply_engine_event(EngineStopped())
+        await pilot.pause()
+        assert status.state == "starting"
+        assert status.stage == f"stopping the engine, then loading {RUNNING_MODEL}…"
+        assert f"stopping the engine, then loading {RUNNING_MODEL}…" in str(status.render())
+        # Once the next engine is being built, a stop is reported as one again.
+        app.chat.show_engine(app.profile)
+        app.chat.apply_engine_event(EngineStopped())
+        assert (status.state, status.stage) == ("stopped", "engine stopped")

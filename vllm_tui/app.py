@@ -247,7 +247,9 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             self.chat._close_turn()
         self.notify("Restarting the engine…", timeout=3)
         self.chat.engine_ready = False
+        self.chat.show_stopping("starting it again")
         await self.shutdown_engine()
+        self.chat.show_engine(self.profile)
         self.start_engine()
 
     # --- leaving ------------------------------------------------------------------------------

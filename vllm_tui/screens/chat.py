@@ -135,6 +135,9 @@ class ChatScreen(MessageActions, Screen[None]):
         """While continuing an answer: its figures so far, to which the continuation's are added."""
         self._saving = False
         """A periodic save is being written (in a thread)."""
+        self._replacing_engine = False
+        """The engine is being stopped to start another (a switch, a restart): the status line says
+        so until the new one starts, not "engine stopped"."""
 
     @property
     def tui(self) -> VllmTuiApp:
@@ -384,8 +387,18 @@ class ChatScreen(MessageActions, Screen[None]):
 
         self.app.push_screen(ChatListScreen(self.store, self.chat_id), chosen)
 
+    def show_stopping(self, then: str) -> None:
+        """The engine is being stopped (vLLM takes seconds to let go of its GPUs) so that `then` can
+        happen: say so on the status line while it stops."""
+        self._replacing_engine = True
+        status = self.query_one(StatusLine)
+        status.state = "starting"
+        status.stage = f"stopping the engine, then {then}…"
+        status.fraction = None
+
     def show_engine(self, profile: Profile) -> None:
         """A new engine is being built for `profile`: reset what describes the old one."""
+        self._replacing_engine = False
         status = self.query_one(StatusLine)
         status.model = profile.engine.model if profile.kind != "remote" else profile.server_url
         status.state = "starting"
@@ -520,8 +533,9 @@ class ChatScreen(MessageActions, Screen[None]):
             log.anchor()
         elif isinstance(event, EngineStopped):
             self.engine_ready = False
-            status.state = "stopped"
-            status.stage = "engine stopped"
+            if not self._replacing_engine:  # else the status line keeps saying what comes next
+                status.state = "stopped"
+                status.stage = "engine stopped"
         elif isinstance(event, EngineMetrics):
             pass
 
