@@ -44,21 +44,30 @@ SAMPLINGS: dict[str, dict[str, float]] = {
 }
 
 
+PROMPT_IDS = list(range(1000, 1040))
+"""The request's prompt: 40 token ids, the same for every option (the benchmarks on the GPU host)."""
+
+
+def app_engine_kwargs(model: str) -> dict[str, Any]:
+    """The app's own engine arguments for `model` (its defaults, a 4,096-token context)."""
+    from vllm_tui.config import EngineSettings
+    from vllm_tui.engine.frontend import engine_args_kwargs
+
+    return engine_args_kwargs(EngineSettings(model=model, max_model_len=4096))
+
+
 async def _run(
     model: str, extra: dict[str, Any], tokens: int, samplings: list[str], turns: int
 ) -> dict[str, Any]:
     from vllm import AsyncEngineArgs
     from vllm.v1.engine.async_llm import AsyncLLM
 
-    from vllm_tui.config import EngineSettings
-    from vllm_tui.engine.frontend import engine_args_kwargs
-
-    kwargs = {**engine_args_kwargs(EngineSettings(model=model, max_model_len=4096)), **extra}
+    kwargs = {**app_engine_kwargs(model), **extra}
     started = time.perf_counter()
     llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**kwargs))
     load_s = time.perf_counter() - started
     try:
-        ids = list(range(1000, 1040))
+        ids = PROMPT_IDS
         await raw_stream(llm, ids, 32)  # warm-up
         rates: dict[str, list[float]] = {name: [] for name in samplings}
         for _ in range(turns):

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.engine_options import PROMPT_IDS, SAMPLINGS, app_engine_kwargs
 from bench.report import report
 
 KINDS: list[tuple[str, re.Pattern[str]]] = [
@@ -88,7 +89,7 @@ def _decode_kernels(prof: Any) -> list[tuple[str, int, int]]:
     return kernels
 
 
-def _trace(llm: Any, ids: list[int], tokens: int, temperature: float, top_p: float) -> dict[str, Any]:
+def _trace(llm: Any, ids: list[int], tokens: int, *, temperature: float, top_p: float) -> dict[str, Any]:
     import torch
     from vllm import SamplingParams
 
@@ -122,19 +123,14 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the engine core in this process, to trace it
-    from vllm import LLM
+    from vllm import LLM, SamplingParams
 
-    from vllm_tui.config import EngineSettings
-    from vllm_tui.engine.frontend import engine_args_kwargs
-
-    llm: Any = LLM(**engine_args_kwargs(EngineSettings(model=args.model, max_model_len=4096)))
-    ids = list(range(1000, 1040))
-    from vllm import SamplingParams
-
+    llm: Any = LLM(**app_engine_kwargs(args.model))
+    ids = PROMPT_IDS
     llm.generate([{"prompt_token_ids": ids}], SamplingParams(max_tokens=32, ignore_eos=True), use_tqdm=False)
     result: dict[str, Any] = {"model": args.model}
-    for name, temperature, top_p in (("r1", 0.6, 0.95), ("greedy", 0.0, 1.0), ("r1_again", 0.6, 0.95)):
-        result[name] = _trace(llm, ids, args.tokens, temperature, top_p)
+    for name, sampling in (("r1", "r1"), ("greedy", "greedy"), ("r1_again", "r1")):
+        result[name] = _trace(llm, ids, args.tokens, **SAMPLINGS[sampling])
     report(result, args.json, indent=2)
     return 0
 
