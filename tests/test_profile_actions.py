@@ -57,7 +57,9 @@ async def test_a_switch_says_what_comes_next_while_the_old_engine_stops(
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
         status = app.chat.query_one(StatusLine)
-        app.chat.show_stopping(f"loading {RUNNING_MODEL}")
+        switched = copy.deepcopy(profile)
+        switched.engine.model = RUNNING_MODEL
+        app.chat.show_stopping(switched)
         # The old engine reports that it stopped; the line keeps saying what happens next.
         app.chat.apply_engine_event(EngineStopped())
         await pilot.pause()
@@ -68,3 +70,5 @@ async def test_a_switch_says_what_comes_next_while_the_old_engine_stops(
         app.chat.show_engine(app.profile)
         app.chat.apply_engine_event(EngineStopped())
         assert (status.state, status.stage) == ("stopped", "engine stopped")
+        app.chat.show_stopping(None)  # ctrl+r: the same engine again
+        assert status.stage == "stopping the engine, then starting it again…"

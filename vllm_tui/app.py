@@ -247,7 +247,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             self.chat._close_turn()
         self.notify("Restarting the engine…", timeout=3)
         self.chat.engine_ready = False
-        self.chat.show_stopping("starting it again")
+        self.chat.show_stopping(None)
         await self.shutdown_engine()
         self.chat.show_engine(self.profile)
         self.start_engine()

@@ -108,10 +108,7 @@ class ProfileActions(App[None]):
             remember(profile.engine.model)
         self.notify(f"Loading {profile.engine.model}…", timeout=4)
         self.chat.engine_ready = False
-        if profile.kind == "remote":
-            self.chat.show_stopping(f"connecting to {profile.server_url}")
-        else:
-            self.chat.show_stopping(f"loading {profile.engine.model}")
+        self.chat.show_stopping(profile)
         await self.shutdown_engine()
         await self._wait_for_gpu_memory()
         self.chat.show_engine(profile)

@@ -69,6 +69,11 @@ class SaveFailed(Message):
         self.text = text
 
 
+def _engine_name(profile: Profile) -> str:
+    """What the status line calls a profile's engine: the model it loads, or the server it uses."""
+    return profile.server_url if profile.kind == "remote" else profile.engine.model
+
+
 class ChatScreen(MessageActions, Screen[None]):
     # Styles: chat.tcss, loaded by the App (a default screen's CSS_PATH is not read).
 
@@ -387,10 +392,16 @@ class ChatScreen(MessageActions, Screen[None]):
 
         self.app.push_screen(ChatListScreen(self.store, self.chat_id), chosen)
 
-    def show_stopping(self, then: str) -> None:
-        """The engine is being stopped (vLLM takes seconds to let go of its GPUs) so that `then` can
-        happen: say so on the status line while it stops."""
+    def show_stopping(self, next_profile: Profile | None) -> None:
+        """The engine is being stopped (vLLM takes seconds to let go of its GPUs) to start the one of
+        `next_profile`, or the same one again when None: say so on the status line while it stops."""
         self._replacing_engine = True
+        if next_profile is None:
+            then = "starting it again"
+        elif next_profile.kind == "remote":
+            then = f"connecting to {_engine_name(next_profile)}"
+        else:
+            then = f"loading {_engine_name(next_profile)}"
         status = self.query_one(StatusLine)
         status.state = "starting"
         status.stage = f"stopping the engine, then {then}…"
@@ -400,7 +411,7 @@ class ChatScreen(MessageActions, Screen[None]):
         """A new engine is being built for `profile`: reset what describes the old one."""
         self._replacing_engine = False
         status = self.query_one(StatusLine)
-        status.model = profile.engine.model if profile.kind != "remote" else profile.server_url
+        status.model = _engine_name(profile)
         status.state = "starting"
         status.stage = "starting"
         status.fraction = None
