@@ -6,6 +6,8 @@
 #     floor     where a 7B decode step's time goes: linear layers through cuBLAS, sampling (bench.decode_floor)
 #     sampling  the app's 7B engine, R1 sampling against greedy and temperature-only, in turns
 #     steps     a 7B decode step traced: GPU time by kind of kernel, and idle (bench.step_profile)
+#     attn      the 7B engine with each of BACKENDS (default "auto TRITON_ATTN"; auto is vLLM's pick), one
+#               load each, TP=N for tensor parallel: first-token wait and decode rate at PROMPTS' lengths
 #     d15, d7   delivered vs raw, 1.5B / 7B on one GPU       d7tp2  7B with tensor parallel 2
 #     peer      transformers + TextIteratorStreamer, 1.5B and 7B
 # A 600 s command holds about two delivered runs on a warm host. Each delivered run times the app
@@ -26,6 +28,16 @@ for job in "$@"; do
     sampling)
       build 7b && run sampling python3 -m bench.engine_options --model "$ck/7b" --sampling r1,greedy,temperature \
         --turns 3 --json "$OUT/sampling-7b.json"
+      ;;
+    attn)
+      build 7b
+      for backend in ${BACKENDS:-auto TRITON_ATTN}; do
+        n=$(( ${n:-0} + 1 ))
+        set_backend=(); [ "$backend" = auto ] || set_backend=(--set "attention_backend=$backend")
+        run "attn-tp${TP:-1}-$n-$backend" python3 -m bench.engine_options --model "$ck/7b" "${set_backend[@]}" \
+          --set "tensor_parallel_size=${TP:-1}" --prompt-tokens "${PROMPTS:-40,4096,16384,32768}" --turns 2 \
+          --json "$OUT/attn-tp${TP:-1}-$n-$backend.json"
+      done
       ;;
     steps) build 7b && run steps python3 -m bench.step_profile --model "$ck/7b" --json "$OUT/step-profile-7b.json" ;;
     d15) build 1.5b && run d15 $delivered --model "$ck/1.5b" --json "$OUT/delivered-1.5b-tp1.json" --svg "$OUT/chat-1.5b-tp1.svg" ;;
