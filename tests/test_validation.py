@@ -170,6 +170,8 @@ def test_warnings() -> None:
     assert "code" in (v.trust_remote_code_warning(True) or "")
     assert v.executor_backend_note("mp") is None
     assert "Ray must already be running" in (v.executor_backend_note("ray") or "")
+    assert v.attention_backend_note("auto") is None
+    assert "slower" in (v.attention_backend_note("TRITON_ATTN") or "")
 
 
 def test_parse_helpers() -> None:

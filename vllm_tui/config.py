@@ -52,8 +52,9 @@ class EngineSettings:
     reasoning_parser: str = "auto"
     """"auto": deepseek_r1 for R1 models (by name or chat template), none otherwise."""
     attention_backend: str = "auto"
-    """"auto": vLLM's pick (FLASH_ATTN on H100). TRITON_ATTN decoded one 7B stream 4% faster there
-    (docs/benchmarks.md, section 6); kept opt-in until long contexts and tensor parallel are measured."""
+    """"auto": vLLM's pick (FLASH_ATTN on H100 and H200). TRITON_ATTN decodes a 7B 3-5% faster at a
+    short context but 6-52% slower from 4,096 tokens on (docs/benchmarks.md, section 6), so it stays
+    opt-in."""
 
 
 @dataclass

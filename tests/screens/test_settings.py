@@ -169,6 +169,9 @@ async def test_engine_change_switches_and_selects(hf_cache: Path) -> None:
         await pilot.press("enter", "down", "down", "enter")
         assert "Ray must already be running" in reason(app, "field-engine-distributed-executor-backend")
         assert "Ray" in str(app.screen.query_one("#notes", Static).content)
+        await tab_to(pilot, "field-engine-attention-backend")
+        await pilot.press("enter", "down", "down", "enter")  # auto, FLASH_ATTN, TRITON_ATTN
+        assert "slower than vLLM's pick at 4,096 tokens" in reason(app, "field-engine-attention-backend")
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: bool(app.results))
     result = app.results[0]
@@ -176,6 +179,7 @@ async def test_engine_change_switches_and_selects(hf_cache: Path) -> None:
     engine = result.profile.engine
     assert (engine.tensor_parallel_size, engine.kv_cache_dtype) == (2, "fp8")
     assert engine.trust_remote_code is True and engine.distributed_executor_backend == "ray"
+    assert engine.attention_backend == "TRITON_ATTN"  # a warning, not an error: the user may choose it
 
 
 async def test_remote_kind_disables_engine_fields(hf_cache: Path) -> None:
