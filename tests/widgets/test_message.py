@@ -50,6 +50,24 @@ async def test_finished_answer_folds_the_thinking_and_shows_the_answer() -> None
         assert "Run it." in screen_text(app)
 
 
+async def test_a_restored_answer_names_its_thinking_by_length() -> None:
+    """After a restart the thinking's duration is not known, and "Thinking" would read as if it
+    still went on: the fold says it is over and how long it was."""
+    app = MessageApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.query_one(AssistantMessage)
+        message.restore(
+            "The user wants code.",
+            "Here it is.",
+            "stop",
+            AnswerStats(completion_tokens=1500, reasoning_tokens=1234, decode_seconds=10.0),
+        )
+        await pilot.pause(0.2)
+        shown = screen_text(app)
+        assert "▶ Thought · 1,234 tokens" in shown
+        assert "Here it is." in shown and "The user wants code." not in shown
+
+
 async def test_growing_thinking_lays_the_screen_out_once_per_growth() -> None:
     """The fold and its contents grow with the thinking; neither may ask for a second layout (as plain
     Textual widgets each did, measured 20 layouts for 13 growths; now as many as growths)."""

@@ -222,7 +222,8 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
             block = self._block
             if block.display:
                 thought = self._answer_started_at - (self._first_token_at or self._started)
-                block.title = "Thinking" if self.restored else f"Thought for {thought:.1f} s"
+                # A restored answer has no clock of its thinking; restore() names its length instead.
+                block.title = "Thought" if self.restored else f"Thought for {thought:.1f} s"
                 block.collapsed = True
         self._answer.append(text)
 
@@ -277,6 +278,8 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
             self.append_thinking(thinking)
         if answer:
             self.append_answer(answer)
+        if thinking and answer and stats is not None and stats.reasoning_tokens:
+            self._block.title = f"Thought · {stats.reasoning_tokens:,} tokens"
         if note:
             self.fail(note, "the answer was cut off here")
         else:
