@@ -217,3 +217,43 @@ def _alive(pid: int) -> bool:
     from vllm_tui.engine.processes import alive
 
     return alive(pid)
+
+
+async def test_a_switch_mid_answer_keeps_the_answer_and_loads_the_next_engine(
+    tiny_model: Path, tmp_path: Path, log_path: Path
+) -> None:
+    """F3 or F2 while an answer streams: the same steps as ctrl+r (one `replace_engine`), so the
+    half-written answer is kept and marked, and the next engine answers."""
+    app = own_engine_app(tmp_path, log_path, max_tokens=1800, model=str(tiny_model), max_model_len=2048)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, timeout=300, what="engine ready")
+        await send(pilot, "tell me a long story")
+        await wait_until(
+            pilot,
+            lambda: (
+                bool(app.query(AssistantMessage)) and len(app.query_one(AssistantMessage).answer_text) > 100
+            ),
+            what="answer streaming",
+        )
+        first = app.query_one(AssistantMessage)
+        old_pids = set(app.engine.pids)  # type: ignore[union-attr]
+        switched = copy.deepcopy(app.profile)
+        switched.engine.max_model_len = 1024
+        switched.sampling.max_tokens = 20
+        app.run_worker(app.apply_profile(switched, reload=True))
+        await wait_until(pilot, lambda: not first.streaming, timeout=30, what="answer marked")
+        assert first.error == "Interrupted"
+        assert "the model was switched" in str(first.query_one(".stats").render())
+        kept = first.answer_text
+        assert len(kept) > 100
+        await wait_until(pilot, lambda: app.chat.engine_ready, timeout=300, what="next engine ready")
+        assert not {p for p in old_pids if _alive(p)}
+        assert app.store is not None and app.chat.chat_id is not None
+        stored = app.store.messages(app.chat.chat_id)
+        assert stored[1].content.startswith(kept[:100]) and stored[1].error == "Interrupted"
+        await send(pilot, "still there?")
+        await wait_until(pilot, lambda: len(app.query(AssistantMessage)) == 2, what="second answer")
+        second = app.query(AssistantMessage)[1]
+        await wait_until(pilot, lambda: not second.streaming, timeout=60, what="second answer done")
+        assert second.finish_reason == "length" and second.error is None
+        await app.shutdown_engine()

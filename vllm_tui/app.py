@@ -240,17 +240,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             await asyncio.to_thread(engine.shutdown)
 
     async def action_restart_engine(self) -> None:
-        message = self.chat.current
-        if message is not None and message.streaming:
-            # Keep what was streamed: the restart ends the request without its last events arriving.
-            message.fail("Interrupted", "the engine was restarted")
-            self.chat._close_turn()
         self.notify("Restarting the engine…", timeout=3)
-        self.chat.engine_ready = False
-        self.chat.show_stopping(None)
-        await self.shutdown_engine()
-        self.chat.show_engine(self.profile)
-        self.start_engine()
+        await self.replace_engine(None)
 
     # --- leaving ------------------------------------------------------------------------------
 

@@ -107,10 +107,23 @@ class ProfileActions(App[None]):
         if profile.kind != "remote":
             remember(profile.engine.model)
         self.notify(f"Loading {profile.engine.model}…", timeout=4)
+        await self.replace_engine(profile)
+
+    async def replace_engine(self, profile: Profile | None) -> None:
+        """Stop the running engine and start `profile`'s (None: the session's own again, ctrl+r).
+        A switch and a restart are the same steps, so both keep a half-written answer and both wait
+        for the old engine's GPU memory (a restart that does not can fail vLLM's memory check)."""
+        message = self.chat.current
+        if message is not None and message.streaming:
+            # Keep what was streamed: stopping the engine ends the request without its last events.
+            why = "the engine was restarted" if profile is None else "the model was switched"
+            message.fail("Interrupted", why)
+            self.chat._close_turn()
         self.chat.engine_ready = False
         self.chat.show_stopping(profile)
         await self.shutdown_engine()
         await self._wait_for_gpu_memory()
+        profile = profile or self.profile
         self.chat.show_engine(profile)
         if self.gpu_sampler is not None:
             from vllm_tui.gpu import EngineDevices
