@@ -136,6 +136,10 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
             what="answer",
         )
         answer = app.query_one(AssistantMessage).answer_text
+        live = app.query_one(AssistantMessage)
+        assert live.finish_reason == "length"
+        shown_live = str(live.query_one(".stats").render())
+        assert shown_live.endswith("hit max tokens") and "TTFT" in shown_live
     again = make_app(app_engine, log_path, store)
     async with again.run_test(size=(100, 30)) as pilot:
         await wait_until(
@@ -148,6 +152,9 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
         assert [m.text for m in again.query(UserMessage)] == ["remember me"]
         assert again.query_one(AssistantMessage).answer_text == answer
         assert [t.role for t in again.chat.history] == ["user", "assistant"]
+        # The figures read as they did live, "hit max tokens" included (not "stopped", as the
+        # state alone said before the store kept the engine's finish reason).
+        assert str(again.query_one(AssistantMessage).query_one(".stats").render()) == shown_live
 
 
 async def test_last_tokens_are_on_screen_before_the_answer_finishes(

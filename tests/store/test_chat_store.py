@@ -89,8 +89,13 @@ def test_failed_and_stopped_answers_keep_their_error_and_text(store: ChatStore) 
     store.finish_answer(failed, "failed", error="Prompt too long: 5000 tokens > 4096")
     stopped = store.begin_answer(chat.id, "m", "p", {})
     store.update_answer(stopped, "half an ans", "")
-    store.finish_answer(stopped, "stopped")
+    store.finish_answer(stopped, "stopped", finish_reason="abort")
+    cut = store.begin_answer(chat.id, "m", "p", {})
+    store.finish_answer(cut, "stopped", finish_reason="length")
     by_id = {m.id: m for m in store.messages(chat.id)}
+    # Both "stopped"; the engine's reason tells max tokens from the user's Esc.
+    assert (by_id[stopped].finish_reason, by_id[cut].finish_reason) == ("abort", "length")
+    assert by_id[failed].finish_reason is None
     assert by_id[failed].state == "failed"
     assert by_id[failed].error == "Prompt too long: 5000 tokens > 4096"
     assert by_id[failed].prompt_tokens is None

@@ -12,7 +12,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Static
 
 from vllm_tui.engine.events import (
     AnswerFailed,
@@ -59,6 +58,31 @@ _FINISH_FROM_STATE: dict[str, FinishReason] = {
     "interrupted": "error",
     "streaming": "error",
 }
+
+
+def _finish_of(m: StoredMessage) -> FinishReason:
+    """The engine's own reason where the store has it (schema 3 on): "length" and "abort" share the
+    state "stopped", and only the reason tells "hit max tokens" from "stopped" by the user."""
+    if m.state in ("complete", "stopped") and m.finish_reason in ("stop", "length", "abort"):
+        return m.finish_reason  # type: ignore[return-value]
+    return _FINISH_FROM_STATE[m.state]
+
+
+def _stats_of(m: StoredMessage) -> AnswerStats:
+    """The answer's figures as they were shown live; the decode time comes back from the stored rate."""
+    tokens = m.completion_tokens or 0
+    rate = m.tokens_per_second
+    return AnswerStats(
+        prompt_tokens=m.prompt_tokens or 0,
+        completion_tokens=tokens,
+        reasoning_tokens=m.reasoning_tokens or 0,
+        time_to_first_token=m.time_to_first_token,
+        decode_seconds=(tokens - 1) / rate if rate and tokens > 1 else 0.0,
+    )
+
+
+def _note_of(m: StoredMessage) -> str:
+    return {"interrupted": "Interrupted (the app stopped)", "failed": m.error or "Failed"}.get(m.state, "")
 
 
 class SaveFailed(Message):
@@ -252,21 +276,7 @@ class ChatScreen(MessageActions, Screen[None]):
         close_group()
         await log.mount_all(widgets)
         for widget, m in answers:
-            stats = AnswerStats(
-                prompt_tokens=m.prompt_tokens or 0,
-                completion_tokens=m.completion_tokens or 0,
-                reasoning_tokens=m.reasoning_tokens or 0,
-                time_to_first_token=m.time_to_first_token,
-            )
-            note = {"interrupted": "Interrupted (the app stopped)", "failed": m.error or "Failed"}.get(
-                m.state, ""
-            )
-            widget.restore(m.thinking, m.content, _FINISH_FROM_STATE[m.state], stats, note)
-            if m.tokens_per_second:
-                widget.query_one(".stats", Static).update(
-                    f"{m.completion_tokens or 0:,} tokens · {m.tokens_per_second:,.1f} tok/s"
-                    + (" · stopped" if m.state == "stopped" else "")
-                )
+            widget.restore(m.thinking, m.content, _finish_of(m), _stats_of(m), _note_of(m))
         self.history = self.history_from_log()
         log.scroll_end(animate=False)
         log.anchor()
@@ -370,6 +380,7 @@ class ChatScreen(MessageActions, Screen[None]):
                 content=message.answer_text,
                 thinking=message.thinking_text,
                 error=message.error,
+                finish_reason=None if message.error else message.finish_reason,
             )
         except StoreError as exc:
             self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)

@@ -37,7 +37,7 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 _MESSAGE_COLUMNS = (
     "id, chat_id, role, content, thinking, state, created, updated, model, profile, sampling, "
     "prompt_tokens, completion_tokens, reasoning_tokens, time_to_first_token, tokens_per_second, "
-    "error, sample"
+    "error, sample, finish_reason"
 )
 _CHAT_COLUMNS = (
     "c.id, c.title, c.created, c.updated, c.title_is_custom, "
@@ -120,6 +120,7 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         tokens_per_second=row[15],
         error=row[16],
         sample=row[17],
+        finish_reason=row[18],
     )
 
 
@@ -416,8 +417,9 @@ class ChatStore:
         content: str | None = None,
         thinking: str | None = None,
         error: str | None = None,
+        finish_reason: str | None = None,
     ) -> StoredMessage:
-        """Give an answer its final state, text (when given) and figures."""
+        """Give an answer its final state, text (when given), figures and the engine's finish reason."""
         if state not in FINAL_STATES:
             raise ValueError(f"finish_answer: {state!r} is not a final state ({', '.join(FINAL_STATES)})")
         now = time.time()
@@ -429,7 +431,7 @@ class ChatStore:
                 "UPDATE messages SET state = ?, updated = ?, error = ?, owner_pid = NULL, "
                 "content = coalesce(?, content), thinking = coalesce(?, thinking), "
                 "prompt_tokens = ?, completion_tokens = ?, reasoning_tokens = ?, "
-                "time_to_first_token = ?, tokens_per_second = ? WHERE id = ?",
+                "time_to_first_token = ?, tokens_per_second = ?, finish_reason = ? WHERE id = ?",
                 (
                     state,
                     now,
@@ -441,6 +443,7 @@ class ChatStore:
                     getattr(stats, "reasoning_tokens", None),
                     getattr(stats, "time_to_first_token", None),
                     getattr(stats, "tokens_per_second", None),
+                    finish_reason,
                     message_id,
                 ),
             )

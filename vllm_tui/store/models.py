@@ -58,6 +58,9 @@ class StoredMessage:
     error: str | None = None
     sample: int = 0
     """Index of the parallel sample (vLLM's `n`) for answers generated side by side."""
+    finish_reason: str | None = None
+    """Why the answer ended, as the engine said: "stop", "length" (max tokens) or "abort"; None for
+    answers stored before schema 3, and for user messages."""
 
 
 @dataclass(frozen=True)

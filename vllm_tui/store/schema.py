@@ -87,7 +87,12 @@ V2: tuple[str, ...] = (
     "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
 )
 
-MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2)
+# Version 3: why an answer ended, as the engine said ("stop", "length", "abort"). The state alone
+# stores "length" and "abort" both as "stopped", so a reopened chat showed an answer that hit max
+# tokens as stopped by the user. NULL for answers written before.
+V3: tuple[str, ...] = ("ALTER TABLE messages ADD COLUMN finish_reason TEXT",)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2, V3)
 LATEST_VERSION = len(MIGRATIONS)
 
 
