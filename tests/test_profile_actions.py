@@ -13,6 +13,7 @@ from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig
 from vllm_tui.engine.events import EngineStopped
 from vllm_tui.screens.settings import SettingsScreen
+from vllm_tui.widgets.engine_card import EngineCard, EngineState
 from vllm_tui.widgets.status_line import StatusLine
 
 RUNNING_MODEL = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
@@ -60,6 +61,7 @@ async def test_a_switch_says_what_comes_next_while_the_old_engine_stops(
         switched = copy.deepcopy(profile)
         switched.engine.model = RUNNING_MODEL
         app.chat.show_stopping(switched)
+        assert app.chat.query_one(EngineCard).status.state is EngineState.STOPPING  # not "generating"
         # The old engine reports that it stopped; the line keeps saying what happens next.
         app.chat.apply_engine_event(EngineStopped())
         await pilot.pause()

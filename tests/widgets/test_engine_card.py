@@ -25,6 +25,7 @@ from vllm_tui.widgets.engine_card import (
     EngineStatus,
     display_model,
     engine_status_after,
+    stopping,
 )
 from vllm_tui.widgets.gpu_card import UsageBar
 
@@ -79,6 +80,18 @@ def test_failure_and_stop_clear_the_queue_and_a_reload_clears_the_failure() -> N
     reloading = engine_status_after(status, LoadProgress("tokenizer"))
     assert reloading.state is EngineState.LOADING and reloading.failure_title == ""
     assert engine_status_after(reloading, EngineStopped()).state is EngineState.STOPPED
+
+
+
+def test_stopping_ends_the_requests_until_the_engine_says_it_stopped() -> None:
+    status = engine_status_after(EngineStatus(), EngineReady("m", 4096, 2.0))
+    status = engine_status_after(status, TextDelta("a", "x"))
+    assert status.state is EngineState.GENERATING
+    status = stopping(status)
+    assert status.state is EngineState.STOPPING and not status.busy
+    # A metrics sample from the engine's last moments does not bring "generating" back.
+    assert engine_status_after(status, EngineMetrics(0.1, 1, 0)).state is EngineState.STOPPING
+    assert engine_status_after(status, EngineStopped()).state is EngineState.STOPPED
 
 
 def test_display_model() -> None:

@@ -417,6 +417,7 @@ class ChatScreen(MessageActions, Screen[None]):
         status.state = "starting"
         status.stage = f"stopping the engine, then {then}…"
         status.fraction = None
+        self.query_one(EngineCard).show_stopping()
 
     def show_engine(self, profile: Profile) -> None:
         """A new engine is being built for `profile`: reset what describes the old one."""

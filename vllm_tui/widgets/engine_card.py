@@ -35,6 +35,7 @@ class EngineState(enum.Enum):
     READY = "ready"
     GENERATING = "generating"
     FAILED = "failed"
+    STOPPING = "stopping"
     STOPPED = "stopped"
 
 
@@ -44,6 +45,7 @@ _MARKS = {
     EngineState.READY: "●",
     EngineState.GENERATING: "▶",
     EngineState.FAILED: "✖",
+    EngineState.STOPPING: "◌",
     EngineState.STOPPED: "■",
 }
 
@@ -141,6 +143,11 @@ def engine_status_after(status: EngineStatus, event: EngineEvent) -> EngineStatu
     return status
 
 
+def stopping(status: EngineStatus) -> EngineStatus:
+    """The status while the app stops the engine; its EngineStopped comes once it has."""
+    return replace(status, state=EngineState.STOPPING, running=0, waiting=0, in_flight=frozenset())
+
+
 def display_model(model: str) -> str:
     """The last path part of a model id or path ("org/Model-7B" → "Model-7B"), to fit a sidebar."""
     return model.rstrip("/").rsplit("/", 1)[-1] or model
@@ -168,6 +175,7 @@ class EngineCard(Vertical):
     EngineCard.-ready #engine-state { color: $success; }
     EngineCard.-generating { border: round $primary; }
     EngineCard.-generating #engine-state { color: $primary; }
+    EngineCard.-stopping #engine-state { color: $warning; }
     EngineCard.-failed { border: round $error; }
     EngineCard.-failed #engine-state { color: $error; }
     EngineCard #engine-failure {
@@ -222,6 +230,11 @@ class EngineCard(Vertical):
             # Most events (each token of an answer already counted) change nothing; setting the
             # reactive anyway costs ~20 µs each, thousands of times a second with parallel samples.
             self.status = status
+
+    def show_stopping(self) -> None:
+        """The app is stopping the engine (a restart or a switch): its requests are over, and the
+        seconds until it has let go of the GPUs should not read "generating"."""
+        self.status = stopping(self.status)
 
     def set_model(self, model: str, tensor_parallel_size: int = 1) -> None:
         """The model about to load (before any event names it)."""
