@@ -108,6 +108,18 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         await send(pilot, "second")
         await settle(pilot, app, 2)
         assert len(app.chat.history) == 4
+        # An earlier answer selected: r and e act on the last exchange only, so they refuse rather
+        # than replace the last answer while the first is selected.
+        first, last = answers(app)
+        await pilot.press("ctrl+up", "up", "up")
+        assert app.focused is first
+        await pilot.press("r")
+        await pilot.pause(0.2)
+        assert answers(app) == [first, last] and not last.streaming
+        assert any("Only the last answer can be regenerated" in str(n.message) for n in app._notifications)
+        await pilot.press("e")
+        assert app.chat.editing is None and app.query_one(PromptInput).text == ""
+        await pilot.press("escape")
         await pilot.press("ctrl+up")
         assert app.focused is answers(app)[1]
         await pilot.press("up")

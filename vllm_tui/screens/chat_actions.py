@@ -118,6 +118,18 @@ class MessageActions(Screen[None]):
         focused = self.focused
         return focused if isinstance(focused, (UserMessage, AssistantMessage)) else None
 
+    def _selected_elsewhere(self, exchange: tuple[UserMessage, Widget | None], what: str) -> bool:
+        """True (and says so) when a message outside the last exchange is selected: regenerate and
+        edit act on the last exchange only, and must not replace it while another one is selected."""
+        focused = self._focused_message()
+        if focused is None:
+            return False
+        user, answer = exchange
+        if focused is user or focused is answer or (answer is not None and focused in answer.query("*")):
+            return False
+        self.notify(f"Only the last {what}: this is an earlier one.", severity="warning", timeout=3)
+        return True
+
     # --- selecting ----------------------------------------------------------------------------
 
     def action_select_message(self, step: int) -> None:
@@ -193,6 +205,8 @@ class MessageActions(Screen[None]):
         if exchange is None:
             self.notify("Nothing to regenerate yet.", severity="warning", timeout=2)
             return
+        if self._selected_elsewhere(exchange, "answer can be regenerated (it replaces that answer)"):
+            return
         if not self._ready():
             return
         user, answer = exchange
@@ -205,6 +219,8 @@ class MessageActions(Screen[None]):
         exchange = self.last_exchange()
         if exchange is None:
             self.notify("No prompt to edit yet.", severity="warning", timeout=2)
+            return
+        if self._selected_elsewhere(exchange, "prompt can be edited (enter resends it in its place)"):
             return
         if self._busy():
             return
