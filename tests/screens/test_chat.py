@@ -157,6 +157,40 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
         assert str(again.query_one(AssistantMessage).query_one(".stats").render()) == shown_live
 
 
+async def test_a_new_chat_mid_answer_stores_the_answer_as_ended(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    """ctrl+n (or F4 to another chat) while an answer streams: its last events would find its chat
+    gone, so the answer is ended and stored now, not left "streaming" with the status line at
+    "generating" until the next message."""
+    store = tmp_path / "chats.sqlite3"
+    app = make_app(app_engine, log_path, store, max_tokens=1500)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await type_and_send(pilot, "a long one")
+        await wait_until(
+            pilot,
+            lambda: bool(app.query(AssistantMessage))
+            and len(app.query_one(AssistantMessage).answer_text) > 50,
+            what="answer streaming",
+        )
+        first_chat = app.chat.chat_id
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: not app.query(AssistantMessage), what="new chat")
+        assert app.chat.query_one(StatusLine).state == "ready"
+        assert app.store is not None and first_chat is not None
+        user, answer = app.store.messages(first_chat)
+        assert (answer.state, answer.error) == ("failed", "Interrupted") and len(answer.content) > 50
+        app.profile.sampling.max_tokens = 20
+        await type_and_send(pilot, "next")
+        await wait_until(
+            pilot,
+            lambda: bool(app.query(AssistantMessage)) and not app.query_one(AssistantMessage).streaming,
+            what="answer in the new chat",
+        )
+        assert app.query_one(AssistantMessage).finish_reason == "length"
+
+
 async def test_last_tokens_are_on_screen_before_the_answer_finishes(
     app_engine: Any, log_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -217,7 +217,13 @@ class ChatScreen(MessageActions, Screen[None]):
 
     async def _load_chat(self, chat_id: int | None) -> None:
         if self.current is not None and self.current.streaming:
+            # The answer's last events would find its chat gone: end the request, keep what streamed
+            # and store it as final now (a row left "streaming" is repaired only at the next launch).
             self.action_stop()
+            for message in self.turn or [self.current]:
+                if message.streaming:
+                    message.fail("Interrupted", "another chat was opened")
+            self._close_turn()
         log = self.query_one("#log", VerticalScroll)
         await log.remove_children()
         self.history.clear()
