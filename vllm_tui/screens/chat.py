@@ -108,7 +108,8 @@ class ChatScreen(MessageActions, Screen[None]):
         Binding("escape", "stop", "Stop", id="chat.stop", priority=True),
         Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
         Binding("ctrl+t", "toggle_thinking", "Thinking", id="chat.toggle_thinking"),
-        Binding("alt+b,ctrl+b", "toggle_sidebar", "Sidebar", id="chat.toggle_sidebar"),
+        # Not alt+b: terminals send it as ESC b, which Textual reads as ctrl+left (word left).
+        Binding("f10,ctrl+b", "toggle_sidebar", "Sidebar", id="chat.toggle_sidebar"),
         Binding("f4", "chat_list", "Chats", id="chat.list"),
         Binding("ctrl+up", "select_message(-1)", "Previous message", id="chat.select_previous", show=False),
         Binding("ctrl+down", "select_message(1)", "Next message", id="chat.select_next", show=False),
@@ -124,11 +125,11 @@ class ChatScreen(MessageActions, Screen[None]):
     | Key | Action |
     | :- | :- |
     | enter | Send the prompt. |
-    | ctrl+j, alt+enter | Newline in the prompt. |
+    | ctrl+j | Newline in the prompt (alt+enter too, where the terminal tells it from enter). |
     | escape | Stop the answer (idle: cancel an edit, or back to the prompt). |
     | ctrl+n | New chat. |
     | ctrl+t | Show or hide thinking. |
-    | alt+b, ctrl+b | Show or hide the sidebar (in tmux ctrl+b is the prefix: press it twice). |
+    | f10, ctrl+b | Show or hide the sidebar (in tmux ctrl+b is the prefix: press it twice). |
     | f4 | Chats: switch, rename, delete, search, export. |
     | ctrl+up, ctrl+down | Select a message (then see `MESSAGE_BINDINGS`). |
     | alt+y / alt+c | Copy the selected message or last answer / its last code block. |

@@ -1,8 +1,9 @@
-"""The multi-line prompt: Enter sends; ctrl+j or alt+enter inserts a newline.
+"""The multi-line prompt: Enter sends; ctrl+j (or alt+enter) inserts a newline.
 
 ctrl+m and ctrl+i are what terminals send for Enter and Tab, and shift+enter is indistinguishable
-from Enter in most terminals and in tmux, so the newline keys are ctrl+j (a literal line feed, which
-every terminal, tmux and SSH pass through) and alt+enter.
+from Enter in most terminals and in tmux, so the newline key is ctrl+j (a literal line feed, which
+every terminal, tmux and SSH pass through). alt+enter is bound too, but most terminals and tmux
+send it as ESC + Enter, which Textual reads as Enter.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class PromptInput(TextArea):
     | Key | Action |
     | :- | :- |
     | enter | Send the prompt. |
-    | ctrl+j, alt+enter | Insert a newline. |
+    | ctrl+j | Insert a newline (alt+enter too, where the terminal tells it from enter: not in tmux). |
     """
 
     class Submitted(Message):
