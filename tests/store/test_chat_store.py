@@ -226,6 +226,8 @@ def test_export_markdown(store: ChatStore, tmp_path: Path, monkeypatch: pytest.M
     )
     stopped = store.begin_answer(chat.id, "tiny-r1", "p", {}, sample=1)
     store.finish_answer(stopped, "stopped", content="Four")
+    cut = store.begin_answer(chat.id, "tiny-r1", "p", {}, sample=2)
+    store.finish_answer(cut, "stopped", content="Fo", finish_reason="length")
 
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
@@ -240,6 +242,7 @@ def test_export_markdown(store: ChatStore, tmp_path: Path, monkeypatch: pytest.M
     assert "*7 prompt tokens · 11 completion tokens · 5.0 tok/s*" in text
     assert "## Assistant (sample 2) · tiny-r1" in text
     assert "*state: stopped*" in text
+    assert "*cut off: max tokens or the context limit*" in text  # not "stopped", as if by the user
     assert text.index("What is 2+2?\n\n## Assistant") < text.index("It is **4**.") < text.index("Four")
 
     explicit = store.export_markdown(chat.id, tmp_path / "sub" / "mine.md")

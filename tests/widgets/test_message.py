@@ -10,7 +10,7 @@ from bench.synthetic import prose_tokens
 from tests.widgets.test_markdown_stream import count_layouts, count_screen_layouts
 from vllm_tui.engine.events import AnswerStats
 from vllm_tui.widgets.chat_log import ChatLog
-from vllm_tui.widgets.message import AssistantMessage
+from vllm_tui.widgets.message import AssistantMessage, format_stats
 
 CSS = Path(__file__).resolve().parents[2] / "vllm_tui" / "screens" / "chat.tcss"
 
@@ -88,3 +88,15 @@ async def test_growing_thinking_lays_the_screen_out_once_per_growth() -> None:
         assert layouts[0] <= grew[0] + 2, (layouts[0], grew[0])
         assert message.region.height == message.virtual_size.height, "placed at its full height"
         assert "print(f" in screen_text(app), "the newest line is on screen"
+
+
+def test_the_stats_line_tells_max_tokens_from_a_full_context() -> None:
+    """vLLM says "length" for both; fewer tokens than the request asked for means the context
+    window filled up, which a new chat (not a larger max tokens) cures."""
+    stats = AnswerStats(prompt_tokens=474, completion_tokens=1574, decode_seconds=20.0)
+    assert format_stats(stats, "length", max_tokens=2000).endswith(
+        "hit the context limit (ctrl+n starts a new chat)"
+    )
+    assert format_stats(stats, "length", max_tokens=1574).endswith("hit max tokens")
+    assert format_stats(stats, "length").endswith("hit max tokens")  # the request's size not known
+    assert format_stats(stats, "abort", max_tokens=2000).endswith("stopped")

@@ -81,6 +81,10 @@ def _stats_of(m: StoredMessage) -> AnswerStats:
     )
 
 
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _note_of(m: StoredMessage) -> str:
     return {"interrupted": "Interrupted (the app stopped)", "failed": m.error or "Failed"}.get(m.state, "")
 
@@ -277,6 +281,7 @@ class ChatScreen(MessageActions, Screen[None]):
                 self.tui.config.ui.show_thinking,
                 stored_id=m.id,
                 sample=m.sample,
+                max_tokens=_int_or_none(m.sampling.get("max_tokens")),
             )
             group.append(widget)
             answers.append((widget, m))
@@ -483,7 +488,14 @@ class ChatScreen(MessageActions, Screen[None]):
         show = self.tui.config.ui.show_thinking
         model = self.tui.profile.engine.model
         self.turn = [
-            AssistantMessage(model, request.request_id, show, stored_id=answer_ids[i], sample=i)
+            AssistantMessage(
+                model,
+                request.request_id,
+                show,
+                stored_id=answer_ids[i],
+                sample=i,
+                max_tokens=self.tui.profile.sampling.max_tokens,
+            )
             for i in range(n)
         ]
         if user is None:

@@ -342,7 +342,12 @@ class MessageActions(Screen[None]):
             except StoreError as exc:
                 self.notify(f"Could not delete the other samples: {exc}", severity="error", timeout=5)
         single = AssistantMessage(
-            kept.model, kept.request_id, self.tui.config.ui.show_thinking, kept.stored_id, kept.sample
+            kept.model,
+            kept.request_id,
+            self.tui.config.ui.show_thinking,
+            kept.stored_id,
+            kept.sample,
+            max_tokens=kept.max_tokens,
         )
         log = self.query_one("#log", VerticalScroll)
         await log.mount(single, before=view)

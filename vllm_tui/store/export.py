@@ -65,7 +65,9 @@ def render_markdown(chat: Chat, messages: Sequence[StoredMessage]) -> str:
         lines += [msg.content.strip("\n"), ""]
         if msg.role == "assistant":
             notes: list[str] = []
-            if msg.state != "complete":
+            if msg.state == "stopped" and msg.finish_reason == "length":
+                notes.append("cut off: max tokens or the context limit")
+            elif msg.state != "complete":
                 notes.append(f"state: {msg.state}")
             if msg.error:
                 notes.append(f"error: {msg.error}")

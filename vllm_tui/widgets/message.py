@@ -25,8 +25,13 @@ _FINISH_LABEL = {"stop": "", "length": "hit max tokens", "abort": "stopped", "er
 
 
 def format_stats(
-    stats: AnswerStats | None, finish: FinishReason | None = None, live_rate: float | None = None
+    stats: AnswerStats | None,
+    finish: FinishReason | None = None,
+    live_rate: float | None = None,
+    max_tokens: int | None = None,
 ) -> str:
+    """The line under an answer. `max_tokens`, what the request asked for, tells the two ends vLLM
+    both calls "length": fewer tokens than asked means the context window was full."""
     parts: list[str] = []
     if stats is not None:
         parts.append(f"{stats.completion_tokens:,} tokens")
@@ -39,7 +44,9 @@ def format_stats(
             parts.append(f"{rate:,.1f} tok/s")
     elif live_rate is not None:
         parts.append(f"{live_rate:,.1f} tok/s")
-    if finish and _FINISH_LABEL.get(finish):
+    if finish == "length" and stats is not None and max_tokens and stats.completion_tokens < max_tokens:
+        parts.append("hit the context limit (ctrl+n starts a new chat)")
+    elif finish and _FINISH_LABEL.get(finish):
         parts.append(_FINISH_LABEL[finish])
     return " · ".join(parts)
 
@@ -118,6 +125,7 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         show_thinking: bool = True,
         stored_id: int | None = None,
         sample: int = 0,
+        max_tokens: int | None = None,
     ) -> None:
         super().__init__(classes="message assistant")
         self.model = model
@@ -126,6 +134,8 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         """The row of this answer in the chat store, if it is saved."""
         self.sample = sample
         """Index of the parallel sample (vLLM's `n`) this answer is."""
+        self.max_tokens = max_tokens
+        """The max tokens its request asked for (None: not known)."""
         self.restored = False
         self.show_thinking = show_thinking
         self.finish_reason: FinishReason | None = None
@@ -266,7 +276,7 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         block = self._block
         if block.display and self._answer_started_at is None:
             block.title = "Thinking (no answer yet)" if reason != "stop" else "Thinking"
-        self._stats.update(format_stats(stats, reason))
+        self._stats.update(format_stats(stats, reason, max_tokens=self.max_tokens))
         self.set_class(reason == "abort", "stopped")
 
     def restore(
