@@ -301,3 +301,24 @@ def test_settings_snapshot(hf_cache: Path, snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(140, 50), run_before=ready)
+
+
+async def test_a_narrow_terminal_puts_the_side_panel_under_the_form(hf_cache: Path) -> None:
+    """At 80 columns the memory panel took 52 of them and the values were cut off: below 130 it goes
+    under the form, and Notes names each field to fix."""
+    app = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", [80 * GB])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: screen(app).model_info is not None)
+        assert app.screen.has_class("-narrow")
+        form, side = app.screen.query_one("#settings-form"), app.screen.query_one("#settings-side")
+        assert side.region.y >= form.region.bottom and form.region.width > 70
+        await tab_to(pilot, "field-sampling-temperature")
+        await pilot.press("ctrl+u", *"abc")
+        notes = str(app.screen.query_one("#notes", Static).content)
+        assert "1 field(s) to fix" in notes and "Temperature" in notes and "not a number" in notes
+    wide = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", [80 * GB])
+    async with wide.run_test(size=(140, 50)) as pilot:
+        await pilot.pause()
+        assert wide.screen.has_class("-wide")
+        form, side = wide.screen.query_one("#settings-form"), wide.screen.query_one("#settings-side")
+        assert side.region.x >= form.region.right  # beside the form, as before

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from textual import on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
@@ -247,6 +248,9 @@ class SettingsScreen(Screen[SettingsResult | None]):
     """Edit one profile. Dismisses with a `SettingsResult`, or None when cancelled."""
 
     CSS_PATH = "settings.tcss"
+    # Below 130 columns the side panel (memory estimate, notes) goes under the form, which then has
+    # the width for each field's value and reason (settings.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "apply", "Apply", tooltip="Apply these settings", id="settings.apply"),
@@ -417,8 +421,11 @@ class SettingsScreen(Screen[SettingsResult | None]):
         lines = []
         if self.errors:
             lines.append(f"[b $error]{len(self.errors)} field(s) to fix before applying[/]")
+            # Named here too: in a narrow terminal the reason beside a field may be cut off.
+            for path, message in self.errors.items():
+                lines.append(f"[$error]{_SPEC_BY_PATH[path].label}[/]: {escape(message)}")
         for path, message in warnings.items():
-            lines.append(f"[$warning]{path.rsplit('.', 1)[-1]}[/]: {message}")
+            lines.append(f"[$warning]{path.rsplit('.', 1)[-1]}[/]: {escape(message)}")
         notes = self.query_one("#notes", Static)
         notes.update("\n".join(lines) or "No warnings.")
 
