@@ -392,3 +392,17 @@ async def test_quick_keys_change_sampling_without_reload(
         assert app.profile.sampling.max_tokens == 120
         assert "temp 0.7" in str(app.query_one(StatusLine).render())
         assert app.engine is engine
+
+
+async def test_typing_with_the_focus_elsewhere_goes_to_the_prompt(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    """After a Tab the focus may sit on the log or a sidebar card; text typed there was dropped."""
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.chat.query_one("#log").focus()
+        await pilot.pause()
+        assert not isinstance(app.focused, PromptInput)
+        await pilot.press("h", "i", "space", "?")
+        prompt = app.chat.query_one(PromptInput)
+        assert app.focused is prompt and prompt.text == "hi ?"

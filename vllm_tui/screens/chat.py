@@ -6,12 +6,13 @@ import dataclasses
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 
 from vllm_tui.engine.events import (
     AnswerFailed,
@@ -537,6 +538,24 @@ class ChatScreen(MessageActions, Screen[None]):
             message.set_thinking_visible(ui.show_thinking)
         self.refresh_sampling()
         self.notify(f"Thinking {'shown' if ui.show_thinking else 'hidden'}", timeout=1.5)
+
+    def on_key(self, event: events.Key) -> None:
+        """Text typed while the focus is elsewhere (the log after a Tab, a sidebar card) goes to the
+        prompt instead of being dropped. A selected message keeps its letter keys (y, r, e, …)."""
+        focused = self.focused
+        takes_keys = (Input, TextArea, UserMessage, AssistantMessage)
+        chain = focused.ancestors_with_self if focused is not None else []
+        if (
+            event.is_printable
+            and event.character
+            and not any(isinstance(w, takes_keys) for w in chain)
+            and event.key not in self.active_bindings  # "?" for help, and any key a keymap binds
+        ):
+            prompt = self.query_one(PromptInput)
+            prompt.focus()
+            prompt.insert(event.character)
+            event.stop()
+            event.prevent_default()
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one("#sidebar")
