@@ -112,9 +112,10 @@ class ChatScreen(MessageActions, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="chat.stop", priority=True),
         Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
-        Binding("ctrl+t", "toggle_thinking", "Thinking", id="chat.toggle_thinking"),
+        # Off the footer (F1 lists them), so that Help and Quit fit in 80 columns.
+        Binding("ctrl+t", "toggle_thinking", "Thinking", id="chat.toggle_thinking", show=False),
         # Not alt+b: terminals send it as ESC b, which Textual reads as ctrl+left (word left).
-        Binding("f10,ctrl+b", "toggle_sidebar", "Sidebar", id="chat.toggle_sidebar"),
+        Binding("f10,ctrl+b", "toggle_sidebar", "Sidebar", id="chat.toggle_sidebar", show=False),
         Binding("f4", "chat_list", "Chats", id="chat.list"),
         Binding("ctrl+up", "select_message(-1)", "Previous message", id="chat.select_previous", show=False),
         Binding("ctrl+down", "select_message(1)", "Next message", id="chat.select_next", show=False),
