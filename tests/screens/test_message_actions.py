@@ -119,6 +119,12 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         assert any("Only the last answer can be regenerated" in str(n.message) for n in app._notifications)
         await pilot.press("e")
         assert app.chat.editing is None and app.query_one(PromptInput).text == ""
+        # t opens the selected answer's folded thinking and folds it again: the keyboard's click.
+        assert first._block.display and first._block.collapsed
+        await pilot.press("t")
+        assert not first._block.collapsed and "the user" in first.thinking_text
+        await pilot.press("t")
+        assert first._block.collapsed
         await pilot.press("escape")
         await pilot.press("ctrl+up")
         assert app.focused is answers(app)[1]

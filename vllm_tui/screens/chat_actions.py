@@ -172,6 +172,13 @@ class MessageActions(Screen[None]):
             return
         self._copy(target.copy_text, "Message")
 
+    def action_toggle_fold(self) -> None:
+        """The selected answer's thinking, opened or folded; from the prompt, the last answer's."""
+        focused = self._focused_message()
+        target = focused if isinstance(focused, AssistantMessage) else self.last_answer()
+        if target is None or not target.toggle_fold():
+            self.notify("No thinking to open here (ctrl+t shows hidden thinking).", timeout=2)
+
     def action_copy_code(self) -> None:
         target = self._focused_message() or self.last_answer()
         code = last_code_block(target.copy_text) if target is not None else None

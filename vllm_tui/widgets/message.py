@@ -62,6 +62,7 @@ MESSAGE_BINDINGS: list[BindingType] = [
     Binding("e", "screen.edit_prompt", "Edit", id="message.edit"),
     Binding("g", "screen.continue_answer", "Continue", id="message.continue"),
     Binding("d,delete", "screen.delete_message", "Delete", id="message.delete"),
+    Binding("t,space", "screen.toggle_fold", "Open/fold thinking", id="message.fold", show=False),
     Binding("i,tab", "screen.focus_prompt", "Prompt", id="message.to_prompt", show=False),
 ]
 """
@@ -73,6 +74,7 @@ MESSAGE_BINDINGS: list[BindingType] = [
 | r | Regenerate the last answer. |
 | e | Edit the last prompt and send it again. |
 | g | Continue an answer cut off by max tokens or stopped. |
+| t, space | Open or fold the answer's thinking. |
 | d, delete | Delete the message. |
 | i, tab | Back to the prompt. |
 """
@@ -304,6 +306,14 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         text = f"✗ {title}: {reason}" + (f"\n  {advice}" if advice else "")
         self._stats.update(text)
         self.add_class("failed")
+
+    def toggle_fold(self) -> bool:
+        """Open or fold the thinking (a keyboard user's click on "▶ Thought…"); False if it has none."""
+        block = self._block
+        if not block.display:
+            return False
+        block.collapsed = not block.collapsed
+        return True
 
     def set_thinking_visible(self, visible: bool) -> None:
         self.show_thinking = visible
