@@ -406,3 +406,25 @@ async def test_typing_with_the_focus_elsewhere_goes_to_the_prompt(
         await pilot.press("h", "i", "space", "?")
         prompt = app.chat.query_one(PromptInput)
         assert app.focused is prompt and prompt.text == "hi ?"
+
+
+async def test_the_sidebar_follows_the_width_until_the_user_toggles_it(tmp_path: Path) -> None:
+    """Started wide and shrunk to 80 columns, the sidebar kept 32 of them; it now goes as it does
+    at start (below 100 columns), and F10 makes the choice the user's."""
+    from tests.screens.test_help import make_app as app_without_engine
+
+    app = app_without_engine(tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        sidebar = app.chat.query_one("#sidebar")
+        assert sidebar.display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.1)
+        assert not sidebar.display
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause(0.1)
+        assert sidebar.display
+        await pilot.press("f10")
+        assert not sidebar.display
+        await pilot.resize_terminal(140, 40)
+        await pilot.pause(0.1)
+        assert not sidebar.display  # as the user left it

@@ -205,12 +205,25 @@ async def test_remote_kind_disables_engine_fields(hf_cache: Path) -> None:
     assert result.profile.server_url == "http://localhost:8000"
 
 
-async def test_escape_cancels(hf_cache: Path) -> None:
+async def test_escape_cancels_and_asks_first_when_something_changed(hf_cache: Path) -> None:
+    app = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", [80 * GB])
+    async with app.run_test() as pilot:
+        await pilot.press("escape")  # nothing changed: leaves at once
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [None]
+
     app = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", [80 * GB])
     async with app.run_test() as pilot:
         await tab_to(pilot, "field-sampling-top-p")
         await pilot.press("0")
         await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConfirmScreen) and not app.results  # the edit is not lost yet
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, SettingsScreen)
+        assert app.screen.query_one("#field-sampling-top-p", Input).value.endswith("0")
+        await pilot.press("escape", "y")
         await wait_until(pilot, lambda: bool(app.results))
     assert app.results == [None]
 

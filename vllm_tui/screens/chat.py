@@ -174,6 +174,8 @@ class ChatScreen(MessageActions, Screen[None]):
         self._replacing_engine = False
         """The engine is being stopped to start another (a switch, a restart): the status line says
         so until the new one starts, not "engine stopped"."""
+        self._sidebar_chosen = False
+        """Set once the user toggles the sidebar: from then on a resize leaves it as they chose."""
 
     @property
     def tui(self) -> VllmTuiApp:
@@ -558,7 +560,14 @@ class ChatScreen(MessageActions, Screen[None]):
             event.stop()
             event.prevent_default()
 
+    def on_resize(self, event: events.Resize) -> None:
+        # Below 100 columns the log needs the sidebar's 32; until the user toggles it (F10), it
+        # follows the terminal's width, as it does at start.
+        if not self._sidebar_chosen and self.tui.config.ui.sidebar:
+            self.query_one("#sidebar").display = event.size.width >= 100
+
     def action_toggle_sidebar(self) -> None:
+        self._sidebar_chosen = True
         sidebar = self.query_one("#sidebar")
         sidebar.display = not sidebar.display
 

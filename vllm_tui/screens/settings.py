@@ -554,7 +554,16 @@ class SettingsScreen(Screen[SettingsResult | None]):
         self.dismiss(SettingsResult(profile, _engine_differs(profile, self._original), None, None))
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if self.candidate == self._original and not self.errors:
+            self.dismiss(None)
+            return
+
+        def answered(leave: bool | None) -> None:
+            if leave:
+                self.dismiss(None)
+
+        # Esc is also how one leaves a field's menu or a half-typed value: edits are not lost to it.
+        self.app.push_screen(ConfirmScreen("Leave without applying your changes?"), answered)
 
     def action_save_as(self) -> None:
         if self._refuse_if_invalid():
