@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -232,6 +233,13 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
                 # Everything the app imports and builds is in place; no answer streams yet.
                 self.call_after_refresh(settle)
                 self.run_worker(warm_up, thread=True, group="warm-up", exit_on_error=False)
+                if self.profile.kind != "remote":
+                    # A path given with --model (or in config.yaml) that loaded is offered in F3's
+                    # Recent list too, not only one picked there.
+                    from vllm_tui.recent import remember
+
+                    recent = partial(remember, self.profile.engine.model)
+                    self.run_worker(recent, thread=True, group="recent", exit_on_error=False)
             self.chat.apply_engine_event(event)
 
     async def shutdown_engine(self) -> None:

@@ -17,6 +17,7 @@ from tests.support import send_prompt as type_and_send
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.engine.events import EngineMetrics
+from vllm_tui.recent import load_recent
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.status_line import StatusLine
@@ -129,6 +130,8 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
     app = make_app(app_engine, log_path, store, max_tokens=20)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        # A local path that loaded is offered in F3's Recent list, as if it had been picked there.
+        await wait_until(pilot, lambda: app.profile.engine.model in load_recent(), what="remembered")
         await type_and_send(pilot, "remember me")
         await wait_until(
             pilot,

@@ -91,6 +91,13 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         assert answers(app)[0].stored_id == rows[1].id and rows[1].content == answers(app)[0].answer_text
         assert [m.text for m in app.query(UserMessage)] == ["first question"]
         assert len(app.chat.history) == 2
+        # r on the selected last answer: the new one streams, and the focus is the prompt's, not
+        # the question's above the removed answer (where y would copy the question).
+        await pilot.press("ctrl+up")
+        assert app.focused is answers(app)[0]
+        await pilot.press("r")
+        await settle(pilot, app, 1)
+        assert isinstance(app.focused, PromptInput)
 
         # Edit: the last prompt comes back to the prompt box; enter resends it in its place.
         await pilot.press("alt+e")

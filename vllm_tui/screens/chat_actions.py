@@ -219,6 +219,9 @@ class MessageActions(Screen[None]):
         user, answer = exchange
         if answer is not None:
             await self._remove(answer)
+        # The removed answer may have held the focus, which would pass to the prompt above it (and
+        # y would copy that); the new answer streams, so the prompt box is where the user is.
+        self.action_focus_prompt()
         self.ask(user.text, user=user)
 
     def action_edit_prompt(self) -> None:
