@@ -15,6 +15,7 @@ from vllm_tui.config import EngineSettings, SamplingSettings
 from vllm_tui.engine.events import (
     AnswerFailed,
     AnswerFinished,
+    AnswerRoom,
     EngineFailed,
     EngineReady,
     LoadProgress,
@@ -79,6 +80,22 @@ def test_stop_aborts_and_next_prompt_works(engine: LocalEngine, engine_events: R
     assert events[-1].stats.completion_tokens < 1500
     _, events = ask(engine, engine_events, "again")
     assert isinstance(events[-1], AnswerFinished) and events[-1].finish_reason == "length"
+
+
+def test_a_tight_context_is_said_before_the_answer(engine: LocalEngine, engine_events: Recorder) -> None:
+    """The engine asks for what fits (max tokens clamped to the room left); the app hears it first."""
+    req = ChatRequest((ChatTurn("user", "word " * 1900),), SamplingSettings(max_tokens=500))
+    engine.submit(req)
+    events = engine_events.until((AnswerFinished, AnswerFailed))
+    room = [e for e in events if isinstance(e, AnswerRoom)]
+    assert len(room) == 1 and room[0].request_id == req.request_id
+    assert 0 < room[0].room < 500 and (room[0].max_tokens, room[0].max_model_len) == (500, 2048)
+    finished = events[-1]
+    assert isinstance(finished, AnswerFinished) and finished.finish_reason == "length"
+    assert finished.stats.completion_tokens == room[0].room
+    assert finished.stats.prompt_tokens + finished.stats.completion_tokens == 2048
+    _, events = ask(engine, engine_events, "short")  # a roomy prompt: no such event
+    assert not any(isinstance(e, AnswerRoom) for e in events)
 
 
 def test_prompt_longer_than_context_is_refused(engine: LocalEngine, engine_events: Recorder) -> None:

@@ -109,6 +109,17 @@ class AnswerFailed:
 
 
 @dataclass(frozen=True)
+class AnswerRoom:
+    """Sent before an answer when the context window leaves it fewer tokens than max tokens asks
+    for: the engine asks for `room` tokens instead, and the answer will stop there."""
+
+    request_id: str
+    room: int
+    max_tokens: int
+    max_model_len: int
+
+
+@dataclass(frozen=True)
 class EngineMetrics:
     """vLLM's own scheduler figures, sampled while the engine runs."""
 
@@ -127,5 +138,6 @@ EngineEvent = Union[
     TextDelta,
     AnswerFinished,
     AnswerFailed,
+    AnswerRoom,
     EngineMetrics,
 ]

@@ -32,6 +32,7 @@ from vllm_tui.engine.errors import explain, root_cause
 from vllm_tui.engine.events import (
     AnswerFailed,
     AnswerFinished,
+    AnswerRoom,
     AnswerStats,
     EngineFailed,
     EngineMetrics,
@@ -337,6 +338,9 @@ class Frontend:
                 )
             )
             return
+        if room < s.max_tokens:
+            # Late in a long chat: say so before the answer, not only when it ends cut off.
+            self.emit(AnswerRoom(rid, room, s.max_tokens, self._max_model_len))
         params = SamplingParams(
             n=request.n,
             temperature=s.temperature,

@@ -17,6 +17,7 @@ from textual.widgets import Input, TextArea
 from vllm_tui.engine.events import (
     AnswerFailed,
     AnswerFinished,
+    AnswerRoom,
     AnswerStats,
     EngineFailed,
     EngineMetrics,
@@ -607,6 +608,16 @@ class ChatScreen(MessageActions, Screen[None]):
             if not self._replacing_engine:  # else the status line keeps saying what comes next
                 status.state = "stopped"
                 status.stage = "engine stopped"
+        elif isinstance(event, AnswerRoom):
+            request = self.current_request
+            if request is not None and event.request_id == request.request_id:
+                self.notify(
+                    f"Room for {event.room:,} tokens of answer in the {event.max_model_len:,}-token "
+                    f"context (max tokens {event.max_tokens:,}): it may be cut off. "
+                    "ctrl+n starts a new chat.",
+                    severity="warning",
+                    timeout=6,
+                )
         elif isinstance(event, EngineMetrics):
             pass
 
