@@ -116,9 +116,7 @@ class ProfileActions(App[None]):
         message = self.chat.current
         if message is not None and message.streaming:
             # Keep what was streamed: stopping the engine ends the request without its last events.
-            why = "the engine was restarted" if profile is None else "the model was switched"
-            message.fail("Interrupted", why)
-            self.chat._close_turn()
+            self.chat._close_turn("the engine was restarted" if profile is None else "the model was switched")
         self.chat.engine_ready = False
         self.chat.show_stopping(profile)
         await self.shutdown_engine()

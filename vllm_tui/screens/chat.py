@@ -198,9 +198,7 @@ class ChatScreen(MessageActions, Screen[None]):
         status = self.query_one(StatusLine)
         status.model = self.tui.profile.engine.model
         self.refresh_sampling()
-        if self.app.size.width < 100 or not self.tui.config.ui.sidebar:
-            # At 80×24 the log needs the width; `ui.sidebar: false` in config.yaml hides it too.
-            self.query_one("#sidebar").display = False
+        self._fit_sidebar(self.app.size.width)
         self.gpu_panel_ref = self.query_one(GpuPanel)
         self._engine_card = self.query_one(EngineCard)
         self._status_line = status
@@ -230,10 +228,7 @@ class ChatScreen(MessageActions, Screen[None]):
             # The answer's last events would find its chat gone: end the request, keep what streamed
             # and store it as final now (a row left "streaming" is repaired only at the next launch).
             self.action_stop()
-            for message in self.turn or [self.current]:
-                if message.streaming:
-                    message.fail("Interrupted", "another chat was opened")
-            self._close_turn()
+            self._close_turn("another chat was opened")
         log = self.query_one("#log", VerticalScroll)
         await log.remove_children()
         self.history.clear()
@@ -562,10 +557,13 @@ class ChatScreen(MessageActions, Screen[None]):
             event.prevent_default()
 
     def on_resize(self, event: events.Resize) -> None:
-        # Below 100 columns the log needs the sidebar's 32; until the user toggles it (F10), it
-        # follows the terminal's width, as it does at start.
-        if not self._sidebar_chosen and self.tui.config.ui.sidebar:
-            self.query_one("#sidebar").display = event.size.width >= 100
+        self._fit_sidebar(event.size.width)
+
+    def _fit_sidebar(self, width: int) -> None:
+        """At start and on resize, until the user toggles it (F10): below 100 columns the log needs
+        the sidebar's 32 columns; `ui.sidebar: false` in config.yaml hides it."""
+        if not self._sidebar_chosen:
+            self.query_one("#sidebar").display = self.tui.config.ui.sidebar and width >= 100
 
     def action_toggle_sidebar(self) -> None:
         self._sidebar_chosen = True
@@ -665,14 +663,15 @@ class ChatScreen(MessageActions, Screen[None]):
             else:
                 self._close_turn()
 
-    def _close_turn(self) -> None:
+    def _close_turn(self, why: str = "the request ended early") -> None:
+        """End the turn. Answers still streaming are kept as "Interrupted: `why`": the app ended the
+        request (a restart, a switch, another chat) and their last events will not be applied."""
         message, request = self.current, self.current_request
         if message is None or request is None:
             return
         for m in self.turn or [message]:
             if m.streaming:
-                # The app ended the request (restart) without its last events: keep what streamed.
-                m.fail("Interrupted", "the request ended early")
+                m.fail("Interrupted", why)
             self._store_finish(m)
         # Thinking is shown but never sent back: only answers join the history.
         self.history = self.history_from_log()
