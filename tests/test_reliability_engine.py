@@ -53,6 +53,19 @@ async def still_usable(pilot: Any) -> None:
     assert len(app.query(UserMessage)) == before
 
 
+async def long_answer_streaming(pilot: Any) -> AssistantMessage:
+    """Once the engine is ready, ask for a long answer and return it with 100+ characters streamed."""
+    app = pilot.app
+    await wait_until(pilot, lambda: app.chat.engine_ready, timeout=300, what="engine ready")
+    await send(pilot, "tell me a long story")
+    await wait_until(
+        pilot,
+        lambda: bool(app.query(AssistantMessage)) and len(app.query_one(AssistantMessage).answer_text) > 100,
+        what="answer streaming",
+    )
+    return app.query_one(AssistantMessage)  # type: ignore[no-any-return]
+
+
 def _copy_model(src: Path, dst: Path, skip: tuple[str, ...] = ()) -> Path:
     dst.mkdir()
     for f in src.iterdir():
@@ -171,16 +184,7 @@ async def test_engine_killed_mid_answer_keeps_the_answer_and_restarts(
 ) -> None:
     app = own_engine_app(tmp_path, log_path, max_tokens=1800, model=str(tiny_model), max_model_len=2048)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: app.chat.engine_ready, timeout=300, what="engine ready")
-        await send(pilot, "tell me a long story")
-        await wait_until(
-            pilot,
-            lambda: (
-                bool(app.query(AssistantMessage)) and len(app.query_one(AssistantMessage).answer_text) > 100
-            ),
-            what="answer streaming",
-        )
-        first = app.query_one(AssistantMessage)
+        first = await long_answer_streaming(pilot)
         engine = app.engine
         assert isinstance(engine, LocalEngine)
         os.kill(victim(engine, which), signal.SIGKILL)
@@ -226,16 +230,7 @@ async def test_a_switch_mid_answer_keeps_the_answer_and_loads_the_next_engine(
     half-written answer is kept and marked, and the next engine answers."""
     app = own_engine_app(tmp_path, log_path, max_tokens=1800, model=str(tiny_model), max_model_len=2048)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: app.chat.engine_ready, timeout=300, what="engine ready")
-        await send(pilot, "tell me a long story")
-        await wait_until(
-            pilot,
-            lambda: (
-                bool(app.query(AssistantMessage)) and len(app.query_one(AssistantMessage).answer_text) > 100
-            ),
-            what="answer streaming",
-        )
-        first = app.query_one(AssistantMessage)
+        first = await long_answer_streaming(pilot)
         old_pids = set(app.engine.pids)  # type: ignore[union-attr]
         switched = copy.deepcopy(app.profile)
         switched.engine.max_model_len = 1024
