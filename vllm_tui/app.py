@@ -22,6 +22,11 @@ from vllm_tui.screens.log_viewer import LogViewer
 from vllm_tui.widgets.markdown_stream import warm_up
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from textual.app import SystemCommand
+    from textual.screen import Screen
+
     from vllm_tui.engine.base import Engine
     from vllm_tui.engine.request import ChatRequest
     from vllm_tui.gpu import GpuPanelSnapshot, GpuSampler
@@ -100,6 +105,16 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
 
     def get_default_screen(self) -> ChatScreen:
         return self.chat
+
+    # Textual's entries that the palette already lists under the app's own names ("Switch theme…",
+    # which saves the choice; "Quit (ctrl+q)", which shuts the engine down first), and its "Keys"
+    # panel, which F1's help replaces and which Esc does not close.
+    _HIDDEN_SYSTEM_COMMANDS: ClassVar[frozenset[str]] = frozenset({"Theme", "Quit", "Keys"})
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for command in super().get_system_commands(screen):
+            if command.title not in self._HIDDEN_SYSTEM_COMMANDS:
+                yield command
 
     def on_mount(self) -> None:
         self.setup_looks_and_keys()

@@ -93,6 +93,11 @@ async def test_palette_lists_every_action(tmp_path: Path) -> None:
         ):
             assert name in commands, name
         assert commands["Regenerate"].keys in ("alt+r", "r")
+        # Textual's own entries, less those the app lists itself: one theme entry, one Quit (the
+        # app's, which ends the engine first), and no "Keys" panel that Esc cannot close.
+        system = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Screenshot" in system
+        assert not {"Theme", "Quit", "Keys"} & set(system), system
 
 
 async def test_palette_runs_a_chat_action(tmp_path: Path) -> None:
