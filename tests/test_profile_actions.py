@@ -12,6 +12,7 @@ from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig
 from vllm_tui.engine.events import EngineStopped
+from vllm_tui.screens.model_picker import ModelPickerScreen
 from vllm_tui.screens.settings import SettingsScreen
 from vllm_tui.widgets.engine_card import EngineCard, EngineState
 from vllm_tui.widgets.status_line import StatusLine
@@ -74,3 +75,22 @@ async def test_a_switch_says_what_comes_next_while_the_old_engine_stops(
         assert (status.state, status.stage) == ("stopped", "engine stopped")
         app.chat.show_stopping(None)  # ctrl+r: the same engine again
         assert status.stage == "stopping the engine, then starting it again…"
+
+
+async def test_picking_what_runs_now_reloads_nothing(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    cfg = AppConfig()
+    profile = copy.deepcopy(cfg.profile())
+    app = VllmTuiApp(cfg, profile, log_path, engine=app_engine, store_path=tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="picker shown")
+        picker = app.screen
+        assert isinstance(picker, ModelPickerScreen)
+        assert [e.label for e in picker.shown if e is not None and e.current] == [profile.name]
+        await pilot.press(*profile.name, "enter")
+        await wait_until(pilot, lambda: app.screen is app.chat, what="picker closed")
+        await pilot.pause(0.3)
+        # Reloading it would have stopped the engine for the whole load.
+        assert app.chat.engine_ready and app.engine is app_engine
+        assert any("what runs now" in str(n.message) for n in app._notifications)

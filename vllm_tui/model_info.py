@@ -88,6 +88,17 @@ def looks_like_hf_id(text: str) -> bool:
     return bool(_HF_ID.match(text)) and ".." not in text
 
 
+def same_model(a: str | None, b: str | None) -> bool:
+    """Two ways of naming one model: equal Hub ids, or paths to the same directory."""
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    if a.startswith(("/", "~", ".")) and b.startswith(("/", "~", ".")):
+        return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    return False
+
+
 def hf_hub_cache_dir() -> Path:
     """The Hugging Face hub cache, resolved the way huggingface_hub does, read at call time.
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from vllm_tui.engine.base import Engine
     from vllm_tui.gpu import GpuSampler
     from vllm_tui.screens.chat import ChatScreen
+    from vllm_tui.screens.model_picker import PickedModel
 
 
 class ProfileActions(App[None]):
@@ -78,10 +79,14 @@ class ProfileActions(App[None]):
 
     def action_pick_model(self) -> None:
         from vllm_tui.recent import load_recent
-        from vllm_tui.screens.model_picker import ModelPickerScreen, PickedModel
+        from vllm_tui.screens.model_picker import ModelPickerScreen
 
         def done(picked: PickedModel | None) -> None:
             if picked is None:
+                return
+            if self.chat.engine_ready and self._is_running(picked):
+                # Reloading what runs would cost the whole load (minutes for a large model).
+                self.notify("That is what runs now. ctrl+r restarts the engine.", timeout=4)
                 return
             if picked.profile_name:
                 profile = copy.deepcopy(self.config.profiles[picked.profile_name])
@@ -94,7 +99,27 @@ class ProfileActions(App[None]):
 
         # A remote engine's models come from the server's /v1/models (listed when it connected).
         served = list(getattr(self.engine, "models", None) or []) if self.profile.kind == "remote" else []
-        self.push_screen(ModelPickerScreen(self.config.profiles, load_recent(), server_models=served), done)
+        screen = ModelPickerScreen(
+            self.config.profiles,
+            load_recent(),
+            server_models=served,
+            current_profile=self.profile.name,
+            current_model=self.profile.engine.model,
+        )
+        self.push_screen(screen, done)
+
+    def _is_running(self, picked: PickedModel) -> bool:
+        from vllm_tui.model_info import same_model
+
+        if picked.profile_name:
+            chosen = self.config.profiles.get(picked.profile_name)
+            return (
+                chosen is not None
+                and picked.profile_name == self.profile.name
+                and chosen.kind == self.profile.kind
+                and same_model(chosen.engine.model, self.profile.engine.model)
+            )
+        return same_model(picked.model, self.profile.engine.model)
 
     async def apply_profile(self, profile: Profile, *, reload: bool) -> None:
         self.profile = profile

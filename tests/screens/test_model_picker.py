@@ -50,14 +50,16 @@ def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class PickerApp(App[None]):
-    def __init__(self, recent: list[str], served: tuple[str, ...] = ()) -> None:
+    def __init__(self, recent: list[str], served: tuple[str, ...] = (), **current: str) -> None:
         super().__init__()
         self.recent = recent
         self.served = served
+        self.current = current
         self.results: list[PickedModel | None] = []
 
     def on_mount(self) -> None:
-        screen = ModelPickerScreen(AppConfig().profiles, self.recent, server_models=self.served)
+        profiles = AppConfig().profiles
+        screen = ModelPickerScreen(profiles, self.recent, server_models=self.served, **self.current)
         self.push_screen(screen, self.results.append)
 
 
@@ -208,3 +210,27 @@ async def test_models_of_the_attached_server_come_first(hf_cache: Path) -> None:
         await pilot.press("enter")
         await wait_until(pilot, lambda: bool(app.results))
     assert app.results == [PickedModel(None, "tiny-r1-b")]
+
+
+def current_entries(app: App[Any]) -> list[str]:
+    return [f"{e.kind}:{e.label}" for e in picker(app).shown if e is not None and e.current]
+
+
+async def test_what_runs_now_is_marked_current(hf_cache: Path) -> None:
+    seven = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+    app = PickerApp([], current_profile="r1-distill-qwen-7b", current_model=seven)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await wait_until(pilot, lambda: picker(app).cache_scan is not None)
+        assert current_entries(app) == ["profile:r1-distill-qwen-7b", f"cached:{seven}"]
+        shown = app.screen.query_one(OptionList).get_option_at_index(2).prompt
+        assert str(shown).rstrip().endswith("● current"), shown
+
+
+async def test_a_profile_whose_model_was_replaced_is_not_current(hf_cache: Path, tmp_path: Path) -> None:
+    # As after `vllm-tui --model ./ckpt`: the 1.5B profile's settings run another model.
+    here = tmp_path / "ckpt"
+    here.mkdir()
+    app = PickerApp([str(here)], current_profile="r1-distill-qwen-1.5b", current_model=f"{here}/")
+    async with app.run_test(size=(110, 36)) as pilot:
+        await wait_until(pilot, lambda: picker(app).cache_scan is not None)
+        assert current_entries(app) == [f"recent:{here}"]

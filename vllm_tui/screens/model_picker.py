@@ -21,7 +21,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from vllm_tui.model_info import GB, hf_hub_cache_dir, looks_like_hf_id
+from vllm_tui.model_info import GB, hf_hub_cache_dir, looks_like_hf_id, same_model
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -89,6 +89,8 @@ class _Entry:
     detail: str
     profile_name: str | None = None
     model: str | None = None
+    current: bool = False
+    """What the engine runs now (a profile only while its own model runs)."""
 
     @property
     def haystack(self) -> str:
@@ -140,21 +142,30 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
         *,
         hf_cache_dir: Path | None = None,
         server_models: Sequence[str] = (),
+        current_profile: str | None = None,
+        current_model: str | None = None,
     ) -> None:
         super().__init__()
-        self._entries: list[_Entry] = [_Entry("server", m, "/v1/models", model=m) for m in server_models]
+        self._current_model = current_model
+        self._entries: list[_Entry] = [
+            _Entry("server", m, "/v1/models", model=m, current=same_model(m, current_model))
+            for m in server_models
+        ]
         self._entries += [
             _Entry(
                 "profile",
                 name,
                 f"{p.kind}: {p.server_url if p.kind == 'remote' else p.engine.model}",
                 profile_name=name,
+                # A profile whose model --model or F3 replaced is not what runs now.
+                current=name == current_profile and same_model(p.engine.model, current_model),
             )
             for name, p in profiles.items()
         ]
         for path in recent_paths:
             missing = "" if Path(path).expanduser().exists() else "missing"
-            self._entries.append(_Entry("recent", path, missing, model=path))
+            current = same_model(path, current_model)
+            self._entries.append(_Entry("recent", path, missing, model=path, current=current))
         self._cache_dir = hf_cache_dir
         self.shown: list[_Entry | None] = []
         """Entries in list order; None for section headings."""
@@ -184,7 +195,14 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
         if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, CacheScan):
             scan = self.cache_scan = event.worker.result
             self._entries = [e for e in self._entries if e.kind != "cached"] + [
-                _Entry("cached", m.repo_id, _size(m.size_bytes), model=m.repo_id) for m in scan.models
+                _Entry(
+                    "cached",
+                    m.repo_id,
+                    _size(m.size_bytes),
+                    model=m.repo_id,
+                    current=same_model(m.repo_id, self._current_model),
+                )
+                for m in scan.models
             ]
             status.update(scan.status or f"{len(scan.models)} models in the Hugging Face cache")
             self._rebuild()
@@ -220,6 +238,8 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
                 line = Text(entry.label.ljust(width))
                 if entry.detail:
                     line.append(f"  {entry.detail}", style="dim")
+                if entry.current:
+                    line.append("  ● current", style="bold")
                 prompts.append(Option(line, id=f"entry-{len(self.shown) - 1}"))
         options.set_options(prompts)
         first = next((i for i, e in enumerate(self.shown) if e is not None), None)
