@@ -431,3 +431,18 @@ async def test_the_sidebar_follows_the_width_until_the_user_toggles_it(tmp_path:
         await pilot.resize_terminal(140, 40)
         await pilot.pause(0.1)
         assert not sidebar.display  # as the user left it
+
+
+async def test_the_status_line_names_the_profile_only_while_it_runs_its_own_model(
+    log_path: Path, tmp_path: Path
+) -> None:
+    cfg = AppConfig()
+    cfg.profiles["mine"] = Profile(name="mine", engine=EngineSettings(model=str(tmp_path / "own")))
+    replaced = copy.deepcopy(cfg.profiles["mine"])
+    replaced.engine.model = str(tmp_path / "other")  # as `vllm-tui --profile mine --model …` runs it
+    for profile, shown in ((cfg.profiles["mine"], "mine · temp 0.6"), (replaced, "temp 0.6")):
+        app = VllmTuiApp(cfg, copy.deepcopy(profile), log_path, store_path=tmp_path / "chats.sqlite3")
+        app._fail_fast = False  # type: ignore[attr-defined]  # neither model exists: the load fails
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause(0.2)
+            assert app.chat.query_one(StatusLine).sampling.startswith(shown), profile.engine.model

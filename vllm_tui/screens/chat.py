@@ -29,6 +29,7 @@ from vllm_tui.engine.events import (
 )
 from vllm_tui.engine.request import ChatRequest, ChatTurn
 from vllm_tui.heap import settle
+from vllm_tui.model_info import same_model
 from vllm_tui.screens.chat_actions import MessageActions
 from vllm_tui.screens.row_compositor import RowCompositor
 from vllm_tui.store import StoreClosed, StoreError
@@ -443,11 +444,18 @@ class ChatScreen(MessageActions, Screen[None]):
         self.refresh_sampling()
 
     def refresh_sampling(self) -> None:
-        s = self.tui.profile.sampling
+        profile = self.tui.profile
+        s = profile.sampling
         thinking = "" if self.tui.config.ui.show_thinking else " · thinking hidden"
-        self.query_one(StatusLine).sampling = (
-            f"{self.tui.profile.name} · temp {s.temperature:g} · max {s.max_tokens:,}{thinking}"
+        # The profile's name only while it runs its own model: after `--model` or an F3 pick it
+        # would name a model that is not loaded (the status line shows the one that is).
+        stored = self.tui.config.profiles.get(profile.name)
+        own = stored is not None and (
+            (profile.kind == "remote" and stored.kind == "remote" and stored.server_url == profile.server_url)
+            or (profile.kind != "remote" and same_model(stored.engine.model, profile.engine.model))
         )
+        name = f"{profile.name} · " if own else ""
+        self.query_one(StatusLine).sampling = f"{name}temp {s.temperature:g} · max {s.max_tokens:,}{thinking}"
 
     # --- sending and stopping ------------------------------------------------------------------
 
