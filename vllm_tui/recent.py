@@ -1,4 +1,5 @@
-"""Recently used local model paths, for the model picker (a small JSON file in the state dir)."""
+"""What the user picked last, kept in the state dir: local model paths (for the model picker) and the
+folder chats were last exported to."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ _LIMIT = 20
 
 def _path() -> Path:
     return state_dir() / "recent-models.json"
+
+
+def _export_dir_path() -> Path:
+    return state_dir() / "export-dir.txt"
 
 
 def load_recent() -> list[str]:
@@ -36,3 +41,22 @@ def remember(model: str) -> None:
         os.replace(tmp, path)
     except OSError:
         pass  # a missing recent list costs nothing
+
+
+def load_export_dir() -> Path:
+    """Where the next export goes: the folder of the last one while it exists, else the current
+    directory."""
+    try:
+        folder = Path(_export_dir_path().read_text(encoding="utf-8").strip())
+    except OSError:
+        return Path.cwd()
+    return folder if folder.is_absolute() and folder.is_dir() else Path.cwd()
+
+
+def remember_export_dir(folder: Path) -> None:
+    path = _export_dir_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(folder.resolve()), encoding="utf-8")
+    except OSError:
+        pass  # the next export starts in the current directory again

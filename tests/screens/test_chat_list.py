@@ -199,6 +199,16 @@ async def test_export_writes_markdown(
         await wait_until(pilot, (tmp_path / "notes" / "tides.md").exists)
         assert screen.mode == "list" and not app.results
 
+        # The next export starts in the folder of the last one, after a restart too.
+        await pilot.press("e")
+        assert screen.edit_input.value == str(tmp_path / "notes" / expected.name)
+        await pilot.press("escape")
+    monkeypatch.chdir("/")
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        await pilot.press("e")
+        assert _screen(app).edit_input.value == str(tmp_path / "notes" / expected.name)
+
 
 async def test_empty_store(tmp_path: Path) -> None:
     with ChatStore.open(tmp_path / "empty.sqlite3") as empty:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import on, work
@@ -22,6 +21,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from vllm_tui.recent import load_export_dir, remember_export_dir
 from vllm_tui.store import Chat, SearchHit, StoreError
 from vllm_tui.store.export import resolve_export_path
 from vllm_tui.widgets.key_footer import KeyFooter
@@ -256,6 +256,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 self.reload(select=chat.id)
             elif mode == "export":
                 path = self.store.export_markdown(chat.id, event.value.strip() or None)
+                remember_export_dir(path.parent)
                 self.notify(str(path), title="Chat exported")
         except StoreError as exc:
             self.notify(exc.advice, title=exc.title, severity="error")
@@ -312,7 +313,9 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     def action_export(self) -> None:
         chat = self.highlighted_chat
         if chat is not None:
-            self._start_edit("export", "Export to:", str(resolve_export_path(chat, Path.cwd())))
+            # The folder of the last export: a user exporting chats keeps them together, and the
+            # directory the app was started in is rarely where they belong.
+            self._start_edit("export", "Export to:", str(resolve_export_path(chat, load_export_dir())))
 
     def action_delete(self) -> None:
         chat = self.highlighted_chat
