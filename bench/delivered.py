@@ -187,14 +187,29 @@ def _raw_with_gpu_panel(engine: Any, tokens: int, interval: float) -> dict[str, 
     return result
 
 
+def _to_idle_priority() -> None:
+    """Every thread of this process (the headless app and the engine's reader) to SCHED_IDLE, so they
+    run only on CPU time the engine's processes leave. An unprivileged process cannot leave
+    SCHED_IDLE again, so `idle` runs come last."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
+        except ProcessLookupError:
+            pass  # a thread that ended meanwhile
+
+
 def _app_run(engine: Any, kind: str, tokens: int, store: Path, log_path: Path) -> dict[str, float]:
     """One timed app run. `default`: as shipped. `switch5`: Python's default 5 ms GIL switch interval
-    (the app sets 1 ms). `nogpu`: the GPU panel fed by a backend with no GPUs (no NVML calls)."""
+    (the app sets 1 ms). `nogpu`: the GPU panel fed by a backend with no GPUs (no NVML calls).
+    `idle`: as shipped, with this process's threads at SCHED_IDLE (an experiment, not the app's
+    behaviour: see docs/benchmarks.md §2)."""
     gpu_sampler = None
     if kind == "nogpu":
         from vllm_tui.gpu import FakeNvmlBackend, GpuSampler
 
         gpu_sampler = GpuSampler(None, backend=FakeNvmlBackend([]))
+    elif kind == "idle":
+        _to_idle_priority()
     elif kind not in ("default", "switch5"):
         raise SystemExit(f"unknown app run: {kind}")
     interval = sys.getswitchinterval()
@@ -241,9 +256,13 @@ def main() -> int:
         "--app-runs",
         default="default",
         help="timed runs in order, raw runs between: default, switch5 (5 ms GIL switch interval), "
-        "nogpu (no NVML polling), rawgpu / rawgpu10 (a bare loop while NVML is polled every 1 / 0.1 s)",
+        "nogpu (no NVML polling), rawgpu / rawgpu10 (a bare loop while NVML is polled every 1 / 0.1 s), "
+        "idle (this process's threads at SCHED_IDLE; last)",
     )
     args = ap.parse_args()
+    kinds = args.app_runs.split(",")
+    if "idle" in kinds and any(k != "idle" for k in kinds[kinds.index("idle") :]):
+        raise SystemExit("--app-runs: idle runs come last (SCHED_IDLE cannot be undone)")
 
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
     from tests.support import Recorder
@@ -276,7 +295,7 @@ def main() -> int:
         run_raw(engine, 32)  # warm-up
         raw_before = run_raw(engine, args.tokens)
         raw1 = raw_before
-        for index, kind in enumerate(args.app_runs.split(",")):
+        for index, kind in enumerate(kinds):
             if kind.startswith("rawgpu"):
                 # rawgpu / rawgpu10: a bare loop while NVML is polled every 1 s / 0.1 s.
                 interval = 0.1 if kind == "rawgpu10" else 1.0
