@@ -45,10 +45,12 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         Binding("ctrl+c", "interrupt", "Stop / quit", id="app.interrupt", priority=True, show=False),
         # "?" only reaches here when the prompt is not focused: the prompt consumes printable keys.
         Binding("f1,question_mark", "help", "Help", id="app.help"),
-        Binding("f5", "show_log", "Log", id="app.log"),
+        # Priority for the keys that open a screen: keys typed right behind them (one burst from
+        # tmux send-keys, or a fast typist) then reach the new screen, not the prompt below it.
+        Binding("f5", "show_log", "Log", id="app.log", priority=True),
         Binding("ctrl+r", "restart_engine", "Restart engine", id="app.restart_engine"),
-        Binding("f2", "settings", "Settings", id="app.settings"),
-        Binding("f3", "pick_model", "Model", id="app.pick_model"),
+        Binding("f2", "settings", "Settings", id="app.settings", priority=True),
+        Binding("f3", "pick_model", "Model", id="app.pick_model", priority=True),
         # The prompt (a TextArea) takes f6/f7 for selections, so temperature sits on alt+arrows.
         Binding("alt+down", "nudge_temperature(-0.1)", "Temp −", id="app.temperature_down", show=False),
         Binding("alt+up", "nudge_temperature(0.1)", "Temp +", id="app.temperature_up", show=False),
@@ -110,6 +112,13 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
     # which saves the choice; "Quit (ctrl+q)", which shuts the engine down first), and its "Keys"
     # panel, which F1's help replaces and which Esc does not close.
     _HIDDEN_SYSTEM_COMMANDS: ClassVar[frozenset[str]] = frozenset({"Theme", "Quit", "Keys"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Settings and the model picker edit the running profile: from over another screen (the
+        # settings themselves, above all) they would stack a second editor holding stale values.
+        if action in ("settings", "pick_model") and self.screen is not self.chat:
+            return False
+        return True
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for command in super().get_system_commands(screen):

@@ -446,3 +446,26 @@ async def test_the_status_line_names_the_profile_only_while_it_runs_its_own_mode
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.pause(0.2)
             assert app.chat.query_one(StatusLine).sampling.startswith(shown), profile.engine.model
+
+
+async def test_keys_typed_right_after_enter_stay_in_the_prompt(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    from textual import events
+
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        # One burst (tmux send-keys "first" Enter "second"): every key is queued before the screen
+        # handles the submission, which used to clear the prompt with "second" in it.
+        for char in "first":
+            app.post_message(events.Key(char, char))
+        app.post_message(events.Key("enter", "\r"))
+        for char in "second":
+            app.post_message(events.Key(char, char))
+        await wait_until(pilot, lambda: bool(app.query(UserMessage)), what="prompt sent")
+        await pilot.pause(0.3)
+        assert [m.text for m in app.query(UserMessage)] == ["first"]
+        assert app.query_one(PromptInput).text == "second"
+        answer = app.query_one(AssistantMessage)
+        await wait_until(pilot, lambda: not answer.streaming, what="answer finished")

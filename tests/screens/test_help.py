@@ -124,3 +124,24 @@ async def test_theme_choice_is_saved(tmp_path: Path) -> None:
     again = make_app(tmp_path, load_config(path).config, path)
     async with again.run_test(size=(100, 30)):
         assert again.theme == "high-contrast"
+
+
+async def test_keys_typed_right_behind_a_screen_key_reach_that_screen(tmp_path: Path) -> None:
+    from textual import events
+
+    from vllm_tui.screens.settings import SettingsScreen
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        # One burst, as tmux send-keys delivers it: every key is queued before the first is handled.
+        for key, char in (("f2", None), ("tab", "\t"), ("x", "x")):
+            app.post_message(events.Key(key, char))
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings")
+        await pilot.pause(0.3)
+        assert app.chat.query_one(PromptInput).text == ""  # it used to read "x"
+        # Settings and the model picker open from the chat only: F2 over the settings stacked a second
+        # copy of them, and F3 a picker whose choice the settings below would then overwrite.
+        await pilot.press("f2", "f3")
+        await pilot.pause(0.3)
+        assert [type(s).__name__ for s in app.screen_stack] == ["ChatScreen", "SettingsScreen"]

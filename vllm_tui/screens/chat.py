@@ -118,7 +118,7 @@ class ChatScreen(MessageActions, Screen[None]):
         Binding("ctrl+t", "toggle_thinking", "Thinking", id="chat.toggle_thinking", show=False),
         # Not alt+b: terminals send it as ESC b, which Textual reads as ctrl+left (word left).
         Binding("f10,ctrl+b", "toggle_sidebar", "Sidebar", id="chat.toggle_sidebar", show=False),
-        Binding("f4", "chat_list", "Chats", id="chat.list"),
+        Binding("f4", "chat_list", "Chats", id="chat.list", priority=True),  # priority: see app.py's f2
         Binding("ctrl+up", "select_message(-1)", "Previous message", id="chat.select_previous", show=False),
         Binding("ctrl+down", "select_message(1)", "Next message", id="chat.select_next", show=False),
         Binding("alt+y", "copy_message", "Copy answer", id="chat.copy", show=False),
@@ -476,7 +476,7 @@ class ChatScreen(MessageActions, Screen[None]):
                 text = "The model is still loading; your prompt is kept."
             self.notify(text, severity="warning", timeout=4)
             return
-        event.prompt.clear()
+        event.prompt.take(event.typed)
         if self.editing is not None:
             self.run_worker(self.resend_edited(text), group="edit")
             return

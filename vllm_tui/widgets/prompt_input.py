@@ -32,10 +32,13 @@ class PromptInput(TextArea):
     """
 
     class Submitted(Message):
-        def __init__(self, prompt: PromptInput, text: str) -> None:
+        def __init__(self, prompt: PromptInput, text: str, typed: str = "") -> None:
             super().__init__()
             self.prompt = prompt
             self.text = text
+            """What is sent: large pastes in full."""
+            self.typed = typed or text
+            """The prompt as it read at enter (large pastes as their markers), for `take`."""
 
         @property
         def control(self) -> PromptInput:
@@ -83,6 +86,18 @@ class PromptInput(TextArea):
         self._pastes.clear()
         return super().clear()
 
+    def take(self, typed: str) -> None:
+        """Remove what was sent (`Submitted.typed`), keeping whatever was typed after the enter:
+        keys that arrive in one burst (a fast typist, tmux send-keys) reach the prompt before the
+        screen has handled the submission."""
+        text = self.text
+        rest = text[len(typed) :] if text.startswith(typed) else ""
+        pastes = [(marker, pasted) for marker, pasted in self._pastes if marker in rest]
+        self.clear()
+        if rest:
+            self.insert(rest)
+            self._pastes = pastes
+
     async def _on_key(self, event: events.Key) -> None:
         for binding in self._bindings.key_to_bindings.get(event.key, ()):
             if binding.action in ("submit", "newline"):
@@ -103,7 +118,7 @@ class PromptInput(TextArea):
             event.prevent_default()
 
     def action_submit(self) -> None:
-        self.post_message(self.Submitted(self, self.full_text))
+        self.post_message(self.Submitted(self, self.full_text, self.text))
 
     def action_newline(self) -> None:
         self.insert("\n")

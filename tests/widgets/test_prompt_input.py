@@ -1,0 +1,49 @@
+"""PromptInput: what enter sends, and what stays in the box afterwards."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.app import App, ComposeResult
+
+from vllm_tui.widgets.prompt_input import PromptInput
+
+
+class PromptApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[PromptInput.Submitted] = []
+
+    def compose(self) -> ComposeResult:
+        yield PromptInput()
+
+    def on_prompt_input_submitted(self, event: PromptInput.Submitted) -> None:
+        self.sent.append(event)
+
+
+async def test_take_keeps_what_was_typed_after_enter() -> None:
+    app = PromptApp()
+    async with app.run_test() as pilot:
+        prompt = app.query_one(PromptInput)
+        await pilot.press(*"first", "enter")
+        await pilot.pause()
+        (sent,) = app.sent
+        assert sent.text == sent.typed == "first"
+        prompt.insert("second")  # arrived before the screen handled the submission
+        prompt.take(sent.typed)
+        assert prompt.text == "second"
+        prompt.take("second")
+        assert prompt.text == ""
+
+
+async def test_take_keeps_a_large_paste_typed_after_enter() -> None:
+    app = PromptApp()
+    async with app.run_test() as pilot:
+        prompt = app.query_one(PromptInput)
+        await pilot.press(*"ask", "enter")
+        await pilot.pause()
+        big = "line\n" * (PromptInput.LARGE_PASTE // 5 + 1)
+        prompt.post_message(events.Paste(big))
+        await pilot.pause()
+        assert prompt.text.startswith("ask⟦paste 1")
+        prompt.take(app.sent[0].typed)
+        assert prompt.text.startswith("⟦paste 1") and prompt.full_text == big
