@@ -379,3 +379,19 @@ def test_reasoning_parser_by_the_r1_chat_template(tmp_path: Path) -> None:
     assert reasoning_parser_for(str(model), template) == "deepseek_r1"
     (model / "chat_template.jinja").write_text(V2_LITE_TEMPLATE)  # newer checkpoints keep it here
     assert reasoning_parser_for(str(model), read_chat_template(model)) is None
+
+
+def test_runs_as_stored_compares_what_would_load(tmp_path: Path) -> None:
+    from vllm_tui.config import EngineSettings, Profile
+    from vllm_tui.model_info import runs_as_stored, same_model
+
+    (tmp_path / "ckpt").mkdir()
+    stored = Profile(name="p", engine=EngineSettings(model=str(tmp_path / "ckpt")))
+    running = Profile(name="p", engine=EngineSettings(model=f"{tmp_path}/ckpt/"))
+    assert same_model(str(tmp_path / "ckpt"), f"{tmp_path}/./ckpt") and runs_as_stored(stored, running)
+    running.engine.model = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"  # as `--model` replaces it
+    assert not runs_as_stored(stored, running)
+    remote = Profile(name="r", kind="remote", server_url="http://gpu-box:8000")
+    assert runs_as_stored(remote, Profile(name="r", kind="remote", server_url="http://gpu-box:8000"))
+    assert not runs_as_stored(remote, Profile(name="r", kind="remote", server_url="http://other:8000"))
+    assert not runs_as_stored(remote, stored)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vllm_tui.config import ConfigError
+from vllm_tui.config import ConfigError, Profile
 
 GB = 1_000_000_000
 GiB = 1 << 30
@@ -97,6 +97,14 @@ def same_model(a: str | None, b: str | None) -> bool:
     if a.startswith(("/", "~", ".")) and b.startswith(("/", "~", ".")):
         return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
     return False
+
+
+def runs_as_stored(stored: Profile, running: Profile) -> bool:
+    """Whether the session's profile runs what the stored profile of that name would: the same
+    server, or the same model (`--model`, an F3 pick or an unsaved F2 edit replace it)."""
+    if running.kind == "remote" or stored.kind == "remote":
+        return running.kind == stored.kind and running.server_url == stored.server_url
+    return same_model(stored.engine.model, running.engine.model)
 
 
 def hf_hub_cache_dir() -> Path:

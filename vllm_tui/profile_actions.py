@@ -103,21 +103,19 @@ class ProfileActions(App[None]):
             self.config.profiles,
             load_recent(),
             server_models=served,
-            current_profile=self.profile.name,
-            current_model=self.profile.engine.model,
+            running=self.profile,
         )
         self.push_screen(screen, done)
 
     def _is_running(self, picked: PickedModel) -> bool:
-        from vllm_tui.model_info import same_model
+        from vllm_tui.model_info import runs_as_stored, same_model
 
         if picked.profile_name:
             chosen = self.config.profiles.get(picked.profile_name)
             return (
                 chosen is not None
                 and picked.profile_name == self.profile.name
-                and chosen.kind == self.profile.kind
-                and same_model(chosen.engine.model, self.profile.engine.model)
+                and runs_as_stored(chosen, self.profile)
             )
         return same_model(picked.model, self.profile.engine.model)
 

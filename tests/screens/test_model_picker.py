@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static
 
-from vllm_tui.config import AppConfig
+from vllm_tui.config import AppConfig, Profile
 from vllm_tui.screens.model_picker import ModelPickerScreen, PickedModel, scan_hf_cache
 
 
@@ -50,16 +51,18 @@ def hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class PickerApp(App[None]):
-    def __init__(self, recent: list[str], served: tuple[str, ...] = (), **current: str) -> None:
+    def __init__(
+        self, recent: list[str], served: tuple[str, ...] = (), running: Profile | None = None
+    ) -> None:
         super().__init__()
         self.recent = recent
         self.served = served
-        self.current = current
+        self.running = running
         self.results: list[PickedModel | None] = []
 
     def on_mount(self) -> None:
         profiles = AppConfig().profiles
-        screen = ModelPickerScreen(profiles, self.recent, server_models=self.served, **self.current)
+        screen = ModelPickerScreen(profiles, self.recent, server_models=self.served, running=self.running)
         self.push_screen(screen, self.results.append)
 
 
@@ -218,7 +221,7 @@ def current_entries(app: App[Any]) -> list[str]:
 
 async def test_what_runs_now_is_marked_current(hf_cache: Path) -> None:
     seven = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
-    app = PickerApp([], current_profile="r1-distill-qwen-7b", current_model=seven)
+    app = PickerApp([], running=copy.deepcopy(AppConfig().profiles["r1-distill-qwen-7b"]))
     async with app.run_test(size=(110, 36)) as pilot:
         await wait_until(pilot, lambda: picker(app).cache_scan is not None)
         assert current_entries(app) == ["profile:r1-distill-qwen-7b", f"cached:{seven}"]
@@ -230,7 +233,9 @@ async def test_a_profile_whose_model_was_replaced_is_not_current(hf_cache: Path,
     # As after `vllm-tui --model ./ckpt`: the 1.5B profile's settings run another model.
     here = tmp_path / "ckpt"
     here.mkdir()
-    app = PickerApp([str(here)], current_profile="r1-distill-qwen-1.5b", current_model=f"{here}/")
+    running = copy.deepcopy(AppConfig().profiles["r1-distill-qwen-1.5b"])
+    running.engine.model = f"{here}/"
+    app = PickerApp([str(here)], running=running)
     async with app.run_test(size=(110, 36)) as pilot:
         await wait_until(pilot, lambda: picker(app).cache_scan is not None)
         assert current_entries(app) == [f"recent:{here}"]

@@ -29,7 +29,7 @@ from vllm_tui.engine.events import (
 )
 from vllm_tui.engine.request import ChatRequest, ChatTurn
 from vllm_tui.heap import settle
-from vllm_tui.model_info import same_model
+from vllm_tui.model_info import runs_as_stored
 from vllm_tui.screens.chat_actions import MessageActions
 from vllm_tui.screens.row_compositor import RowCompositor
 from vllm_tui.store import StoreClosed, StoreError
@@ -450,11 +450,7 @@ class ChatScreen(MessageActions, Screen[None]):
         # The profile's name only while it runs its own model: after `--model` or an F3 pick it
         # would name a model that is not loaded (the status line shows the one that is).
         stored = self.tui.config.profiles.get(profile.name)
-        own = stored is not None and (
-            (profile.kind == "remote" and stored.kind == "remote" and stored.server_url == profile.server_url)
-            or (profile.kind != "remote" and same_model(stored.engine.model, profile.engine.model))
-        )
-        name = f"{profile.name} · " if own else ""
+        name = f"{profile.name} · " if stored is not None and runs_as_stored(stored, profile) else ""
         self.query_one(StatusLine).sampling = f"{name}temp {s.temperature:g} · max {s.max_tokens:,}{thinking}"
 
     # --- sending and stopping ------------------------------------------------------------------

@@ -21,7 +21,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from vllm_tui.model_info import GB, hf_hub_cache_dir, looks_like_hf_id, same_model
+from vllm_tui.model_info import GB, hf_hub_cache_dir, looks_like_hf_id, runs_as_stored, same_model
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -142,11 +142,10 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
         *,
         hf_cache_dir: Path | None = None,
         server_models: Sequence[str] = (),
-        current_profile: str | None = None,
-        current_model: str | None = None,
+        running: Profile | None = None,
     ) -> None:
         super().__init__()
-        self._current_model = current_model
+        current_model = self._current_model = running.engine.model if running is not None else None
         self._entries: list[_Entry] = [
             _Entry("server", m, "/v1/models", model=m, current=same_model(m, current_model))
             for m in server_models
@@ -158,7 +157,7 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
                 f"{p.kind}: {p.server_url if p.kind == 'remote' else p.engine.model}",
                 profile_name=name,
                 # A profile whose model --model or F3 replaced is not what runs now.
-                current=name == current_profile and same_model(p.engine.model, current_model),
+                current=running is not None and name == running.name and runs_as_stored(p, running),
             )
             for name, p in profiles.items()
         ]
