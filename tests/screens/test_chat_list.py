@@ -221,3 +221,23 @@ async def test_empty_store(tmp_path: Path) -> None:
             await pilot.press("n")
             await wait_until(pilot, lambda: bool(app.results))
         assert app.results == [ChatListResult("new")]
+
+
+async def test_export_asks_before_replacing_a_file(store: ChatStore, tmp_path: Path) -> None:
+    target = tmp_path / "out.md"
+    target.write_text("notes the user keeps", encoding="utf-8")
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        await pilot.press("e", "ctrl+u", *str(target), "enter")
+        await wait_until(pilot, lambda: screen.mode == "confirm")
+        question = str(screen.query_one("#chat-list-confirm", Static).render())
+        assert str(target) in question and "Replace it?" in question
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert screen.mode == "list" and target.read_text(encoding="utf-8") == "notes the user keeps"
+        await pilot.press("e", "ctrl+u", *str(target), "enter")
+        await wait_until(pilot, lambda: screen.mode == "confirm")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: "The Moon pulls the oceans." in target.read_text(encoding="utf-8"))
+        assert screen.mode == "list" and not app.results

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 from textual import events
+from textual.widgets import Label
 
 from tests.support import make_app as _make_app
 from tests.support import send_prompt as send
 from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
+from vllm_tui.screens.confirm import ConfirmScreen
 from vllm_tui.widgets.message import AssistantMessage, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.samples import SamplesView
@@ -138,6 +140,15 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         await pilot.press("up")
         assert isinstance(app.focused, UserMessage) and app.focused.text == "second"
         await pilot.press("down", "d")
+        # Asked first; n keeps it, and a second d does not reach the next message.
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked")
+        assert "Delete this answer?" in str(app.screen.query_one(Label).render())
+        await pilot.press("d", "n")
+        await wait_until(pilot, lambda: app.screen is app.chat, what="kept")
+        assert len(answers(app)) == 2 and app.focused is answers(app)[1]
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked again")
+        await pilot.press("y")
         await wait_until(pilot, lambda: len(answers(app)) == 1, what="deleted")
         assert [r.role for r in stored(app)] == ["user", "assistant", "user"]
         # The prompt whose answer is gone is no longer sent to the model.

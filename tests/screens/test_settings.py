@@ -17,7 +17,8 @@ from textual.widgets import Input, Static
 
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.model_info import GB
-from vllm_tui.screens.settings import ConfirmScreen, ProfileNameScreen, SettingsResult, SettingsScreen
+from vllm_tui.screens.confirm import ConfirmScreen
+from vllm_tui.screens.settings import ProfileNameScreen, SettingsResult, SettingsScreen
 
 MODEL_ID = "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
 R1_1_5B_CONFIG = {

@@ -16,6 +16,7 @@ from textual.widget import Widget
 from vllm_tui.clipboard import CopyResult, last_code_block
 from vllm_tui.engine.events import AnswerStats
 from vllm_tui.engine.request import ChatRequest, ChatTurn
+from vllm_tui.screens.confirm import ConfirmScreen
 from vllm_tui.store import StoreError
 from vllm_tui.widgets.message import AssistantMessage, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
@@ -298,18 +299,30 @@ class MessageActions(Screen[None]):
         if isinstance(target, AssistantMessage) and target.streaming:
             self.notify("Stop the answer first (esc).", severity="warning", timeout=3)
             return
-        items = self.selectable()
-        index = items.index(target) if target in items else len(items)
         # A sample goes with its whole group: the samples are one turn.
         holder = next((a for a in target.ancestors if isinstance(a, SamplesView)), None)
-        widget: Widget = holder or target
-        await self._remove(widget)
-        self.history = self.history_from_log()
-        left = self.selectable()
-        if left:
-            left[min(index, len(left) - 1)].focus()
+        if holder is not None:
+            what = f"these {len(holder.messages)} samples"
         else:
-            self.action_focus_prompt()
+            what = "this answer" if isinstance(target, AssistantMessage) else "this prompt"
+        # Asked first: it is gone from the saved chat too, and the next message is selected next, so
+        # a second d would take that one as well.
+        widget: Widget = holder or target
+
+        async def answered(yes: bool | None) -> None:
+            if not yes or not widget.is_attached:
+                return
+            items = self.selectable()
+            index = items.index(target) if target in items else len(items)
+            await self._remove(widget)
+            self.history = self.history_from_log()
+            left = self.selectable()
+            if left:
+                left[min(index, len(left) - 1)].focus()
+            else:
+                self.action_focus_prompt()
+
+        self.app.push_screen(ConfirmScreen(f"Delete {what}? It cannot be undone."), answered)
 
     # --- samples ------------------------------------------------------------------------------
 

@@ -8,7 +8,10 @@ loop, except search, which scans the whole history and runs in a worker while th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import on, work
@@ -79,7 +82,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         Binding("d", "delete", "Delete", id="chat_list.delete"),
         Binding("slash", "search", "Search", id="chat_list.search"),
         Binding("e", "export", "Export", id="chat_list.export"),
-        Binding("y", "confirm_delete", "Yes, delete", id="chat_list.confirm_delete"),
+        # The ids keep their old names: a user's keymap may refer to them.
+        Binding("y", "confirm_delete", "Yes", id="chat_list.confirm_delete"),
         Binding("n", "cancel_delete", "No", id="chat_list.cancel_delete"),
         Binding("down", "focus_results", "Results", show=False, id="chat_list.focus_results"),
         Binding("escape", "cancel", "Cancel", id="chat_list.cancel"),
@@ -93,7 +97,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     | r | Rename the highlighted chat (a blank name goes back to the first prompt). |
     | d | Delete the highlighted chat, after y to confirm (n or escape keeps it). |
     | / | Search every message, thinking included. |
-    | e | Export the highlighted chat as Markdown (the path is editable). |
+    | e | Export the highlighted chat as Markdown (the path is editable; y confirms replacing a file). |
     | escape | Leave search, renaming or exporting; otherwise close the list. |
     """
 
@@ -106,6 +110,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         self._hits: dict[str, SearchHit] = {}
         self._deleted: list[int] = []
         self._query = ""
+        self._on_yes: Callable[[], None] | None = None
+        """What y does while a question is shown (mode "confirm")."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="chat-list-dialog") as dialog:
@@ -255,11 +261,38 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 self.store.rename_chat(chat.id, event.value)
                 self.reload(select=chat.id)
             elif mode == "export":
-                path = self.store.export_markdown(chat.id, event.value.strip() or None)
-                remember_export_dir(path.parent)
-                self.notify(str(path), title="Chat exported")
+                target = resolve_export_path(chat, event.value.strip() or None)
+                if target.exists():
+                    self._ask(
+                        Content.assemble(
+                            (str(target), "bold"),
+                            " exists. Replace it?  ",
+                            ("y", "bold"),
+                            " replace  ",
+                            ("n", "bold"),
+                            " keep it",
+                        ),
+                        partial(self._export, chat, target),
+                    )
+                    return
+                self._export(chat, target)
         except StoreError as exc:
             self.notify(exc.advice, title=exc.title, severity="error")
+
+    def _export(self, chat: Chat, target: Path) -> None:
+        try:
+            path = self.store.export_markdown(chat.id, target)
+        except StoreError as exc:
+            self.notify(exc.advice, title=exc.title, severity="error")
+            return
+        remember_export_dir(path.parent)
+        self.notify(str(path), title="Chat exported")
+
+    def _ask(self, question: Content, yes: Callable[[], None]) -> None:
+        """y runs `yes`; n or escape does nothing."""
+        self._on_yes = yes
+        self.query_one("#chat-list-confirm", Static).update(question)
+        self._set_mode("confirm")
 
     def _end_edit(self) -> None:
         self._set_mode("list")
@@ -331,14 +364,9 @@ class ChatListScreen(ModalScreen[ChatListResult]):
             ("n", "bold"),
             " keep",
         )
-        self.query_one("#chat-list-confirm", Static).update(question)
-        self._set_mode("confirm")
+        self._ask(question, partial(self._delete, chat))
 
-    def action_confirm_delete(self) -> None:
-        chat = self.highlighted_chat
-        self._set_mode("list")
-        if chat is None:
-            return
+    def _delete(self, chat: Chat) -> None:
         try:
             if self.store.delete_chat(chat.id):
                 self._deleted.append(chat.id)
@@ -346,7 +374,15 @@ class ChatListScreen(ModalScreen[ChatListResult]):
             self.notify(exc.advice, title=exc.title, severity="error")
         self.reload()
 
+    def action_confirm_delete(self) -> None:
+        """y: what the question asked (delete a chat, replace a file)."""
+        yes, self._on_yes = self._on_yes, None
+        self._set_mode("list")
+        if yes is not None:
+            yes()
+
     def action_cancel_delete(self) -> None:
+        self._on_yes = None
         self._set_mode("list")
 
     def action_search(self) -> None:
@@ -366,6 +402,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     def action_cancel(self) -> None:
         """Leave search, renaming, exporting or the delete question, back to the plain list."""
         leaving_search = self.mode == "search"
+        self._on_yes = None
         self._set_mode("list")
         self.options.focus()
         if leaving_search:

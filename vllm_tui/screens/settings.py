@@ -43,6 +43,7 @@ from vllm_tui.model_info import (
     read_chat_template,
     reasoning_parser_for,
 )
+from vllm_tui.screens.confirm import ConfirmScreen
 from vllm_tui.validation import check_profile_name, validate_profile
 from vllm_tui.widgets.key_footer import KeyFooter
 
@@ -215,33 +216,6 @@ class ProfileNameScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question answered with y or n (escape is no)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes", id="settings.confirm_yes"),
-        Binding("n,escape", "answer(False)", "No", id="settings.confirm_no"),
-    ]
-    """
-    | Key(s) | Description |
-    | :- | :- |
-    | y | Yes |
-    | n, escape | No |
-    """
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self._question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm-dialog", classes="dialog"):
-            yield Label(self._question)
-            yield Label("[b]y[/b] yes   [b]n[/b] no", classes="dim")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
 
 
 class SettingsScreen(Screen[SettingsResult | None]):
