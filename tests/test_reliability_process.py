@@ -204,3 +204,20 @@ def test_quit_during_answer(how: str, apps: list[PtyApp], tiny_model: Path, tmp_
     assert content.strip().startswith(SCRIPTED_ANSWER[:20])
     with ChatStore.open(app.store_path) as store:
         assert store.integrity_check() == "ok"
+
+
+def test_ctrl_q_says_it_is_shutting_down_and_a_second_one_forces(
+    apps: list[PtyApp], tiny_model: Path, tmp_path: Path
+) -> None:
+    app = start_ready(apps, tmp_path, tiny_model)
+    ask(app, "tell me a long story", 1)
+    records = app.engine_records()
+    app.send(CTRL_Q)
+    # The screen stays live while vLLM shuts down: it used to freeze for seconds with no word.
+    app.wait_for_text("shutting down the engine", timeout=30)
+    app.send(CTRL_Q)
+    assert app.wait_exit(60) == 0
+    assert_engine_gone(records)
+    assert not app.pid_file.exists()
+    role, state, content = answers(app.store_path)[1]
+    assert role == "assistant" and state in ("interrupted", "stopped") and content.strip()

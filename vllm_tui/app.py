@@ -93,6 +93,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         self._owns_engine = engine is None
         self._config_messages = config_messages
         self._quitting = False
+        self._stopping_engine: Engine | None = None
+        """The engine `shutdown_engine` is ending, for a second ctrl+q to kill."""
         self._signal_loop: asyncio.AbstractEventLoop | None = None
         """The event loop the app runs in, for `terminal_gone` (called from any thread)."""
         self.bridge = EngineBridge(self)
@@ -269,7 +271,11 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
     async def shutdown_engine(self) -> None:
         engine, self.engine = self.engine, None
         if engine is not None and self._owns_engine:
-            await asyncio.to_thread(engine.shutdown)
+            self._stopping_engine = engine
+            try:
+                await asyncio.to_thread(engine.shutdown)
+            finally:
+                self._stopping_engine = None
 
     async def action_restart_engine(self) -> None:
         self.notify("Restarting the engine…", timeout=3)
@@ -278,31 +284,50 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
     # --- leaving ------------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
-        from vllm_tui.store import StoreError
-
-        message = self.chat.current
-        if message is not None and message.streaming and message.stored_id is not None and self.store:
-            # Save the partial answer now: the engine's last events may never be drawn (a second
-            # ctrl+q, SIGHUP), and the store must not depend on them. A later "abort" event, if one
-            # is applied before the app exits, only refines this (state "stopped", same text).
-            try:
-                self.store.finish_answer(
-                    message.stored_id,
-                    "interrupted",
-                    message.stats,
-                    content=message.answer_text,
-                    thinking=message.thinking_text,
-                )
-            except StoreError:
-                pass  # the periodic save has kept all but the last second; nothing else to do here
+        self._save_partial_answer()
         if self._quitting:
-            self.exit()  # second press: leave now; the exit hook still ends the engine processes
+            await self._force_quit()
             return
         self._quitting = True
         if self.engine is not None and self._owns_engine:
             self.notify("Shutting down the engine… (ctrl+q again to force)", timeout=30)
+            self.chat.show_quitting()
+        # In a worker: awaited here, it would hold the app's message queue for the seconds vLLM takes
+        # to let go, so neither the notice above nor a second ctrl+q could get through.
+        self.run_worker(self._shut_down_then_exit(), group="quit", exclusive=True)
+
+    async def _shut_down_then_exit(self) -> None:
         await self.shutdown_engine()
         self.exit()
+
+    async def _force_quit(self) -> None:
+        """A second ctrl+q: end the engine's processes now (SIGTERM, SIGKILL after 2 s) instead of
+        waiting for vLLM's orderly shutdown, then leave."""
+        engine = self._stopping_engine or self.engine
+        kill = getattr(engine, "kill", None) if self._owns_engine else None
+        if kill is not None:
+            await asyncio.to_thread(kill)
+        self.exit()
+
+    def _save_partial_answer(self) -> None:
+        """Save the answer being streamed as it stands: the engine's last events may never be drawn
+        (a forced quit, SIGHUP), and the store must not depend on them. A later "abort" event, if one
+        is applied before the app exits, only refines this (state "stopped", same text)."""
+        from vllm_tui.store import StoreError
+
+        message = self.chat.current
+        if message is None or not message.streaming or message.stored_id is None or not self.store:
+            return
+        try:
+            self.store.finish_answer(
+                message.stored_id,
+                "interrupted",
+                message.stats,
+                content=message.answer_text,
+                thinking=message.thinking_text,
+            )
+        except StoreError:
+            pass  # the periodic save has kept all but the last second; nothing else to do here
 
     async def action_interrupt(self) -> None:
         """ctrl+c as terminal users expect it: copy a selection if there is one, else stop the
@@ -339,7 +364,10 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             # The terminal is gone (SSH link dropped): nothing more can be drawn, so save and leave at
             # once; cli.main ends the engine processes after the app has exited.
             self._quitting = True
-        elif self._quitting:
+            self._save_partial_answer()
+            self.exit()
+            return
+        if self._quitting:
             self.exit()  # a second SIGTERM/SIGINT: stop waiting for a graceful shutdown
             return
         self.run_worker(self.action_quit(), exclusive=True, group="quit")

@@ -148,6 +148,12 @@ class LocalEngine:
         LocalEngine._claimed_pids.difference_update(self._pids)
         self._pids_file().discard(ended | self._recorded)
 
+    def kill(self, grace: float = 2.0) -> None:
+        """For a user who will not wait (a second ctrl+q): end every process of this engine now,
+        SIGTERM then SIGKILL after `grace` seconds. A `shutdown()` under way then finds them gone."""
+        self._shutdown_requested.set()
+        terminate(self._pids | self._new_pids(), grace)
+
     def list_models(self) -> list[str]:
         return [self.settings.model]
 

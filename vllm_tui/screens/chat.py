@@ -432,6 +432,14 @@ class ChatScreen(MessageActions, Screen[None]):
         status.fraction = None
         self.query_one(EngineCard).show_stopping()
 
+    def show_quitting(self) -> None:
+        """The app is leaving and waits for vLLM to let go of its processes and GPUs."""
+        status = self.query_one(StatusLine)
+        status.state = "starting"
+        status.stage = "shutting down the engine… ctrl+q again to force"
+        status.fraction = None
+        self.query_one(EngineCard).show_stopping()
+
     def show_engine(self, profile: Profile) -> None:
         """A new engine is being built for `profile`: reset what describes the old one."""
         self._replacing_engine = False
