@@ -173,14 +173,13 @@ class ProfileActions(App[None]):
     def action_nudge_temperature(self, delta: float) -> None:
         s = self.profile.sampling
         s.temperature = round(min(2.0, max(0.0, s.temperature + delta)), 2)
+        # The status line shows the new value in place; a toast per press stacked up over the chat.
         self.chat.refresh_sampling()
-        self.notify(f"Temperature {s.temperature:g} (next message)", timeout=1.5)
 
     def action_scale_max_tokens(self, factor: float) -> None:
         s = self.profile.sampling
         s.max_tokens = int(min(131072, max(16, s.max_tokens * factor)))
         self.chat.refresh_sampling()
-        self.notify(f"Max tokens {s.max_tokens:,} (next message)", timeout=1.5)
 
     def _save_config(self, done: str) -> None:
         from vllm_tui.config import save_config

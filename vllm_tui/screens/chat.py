@@ -457,9 +457,11 @@ class ChatScreen(MessageActions, Screen[None]):
         thinking = "" if self.tui.config.ui.show_thinking else " · thinking hidden"
         # The profile's name only while it runs its own model: after `--model` or an F3 pick it
         # would name a model that is not loaded (the status line shows the one that is).
+        # The values first: when the line is too long its end gives way, and the values are what
+        # alt+up/down and F8/F9 change (the status line is their only feedback).
         stored = self.tui.config.profiles.get(profile.name)
-        name = f"{profile.name} · " if stored is not None and runs_as_stored(stored, profile) else ""
-        self.query_one(StatusLine).sampling = f"{name}temp {s.temperature:g} · max {s.max_tokens:,}{thinking}"
+        name = f" · {profile.name}" if stored is not None and runs_as_stored(stored, profile) else ""
+        self.query_one(StatusLine).sampling = f"temp {s.temperature:g} · max {s.max_tokens:,}{thinking}{name}"
 
     # --- sending and stopping ------------------------------------------------------------------
 
