@@ -94,3 +94,25 @@ async def test_picking_what_runs_now_reloads_nothing(app_engine: Any, log_path: 
         # Reloading it would have stopped the engine for the whole load.
         assert app.chat.engine_ready and app.engine is app_engine
         assert any("what runs now" in str(n.message) for n in app._notifications)
+
+
+async def test_a_pick_that_cannot_load_keeps_the_running_engine(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    cfg = AppConfig()
+    profile = copy.deepcopy(cfg.profile())
+    app = VllmTuiApp(cfg, profile, log_path, engine=app_engine, store_path=tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="picker shown")
+        await pilot.press(*str(tmp_path / "nope"), "enter")
+        await wait_until(
+            pilot,
+            lambda: any("does not exist" in str(n.message) for n in app._notifications),
+            what="the reason",
+        )
+        # Stopping the engine for it would have cost the whole load, and then failed.
+        assert app.chat.engine_ready and app.engine is app_engine
+        assert app.profile.engine.model == profile.engine.model
+        assert any(n.title == "Model not found" for n in app._notifications)

@@ -95,7 +95,7 @@ class ProfileActions(App[None]):
                 profile.engine.model = picked.model
             else:
                 return
-            self.run_worker(self.apply_profile(profile, reload=True), group="profile")
+            self.run_worker(self.switch_to(profile), group="profile")
 
         # A remote engine's models come from the server's /v1/models (listed when it connected).
         served = list(getattr(self.engine, "models", None) or []) if self.profile.kind == "remote" else []
@@ -118,6 +118,24 @@ class ProfileActions(App[None]):
                 and runs_as_stored(chosen, self.profile)
             )
         return same_model(picked.model, self.profile.engine.model)
+
+    async def switch_to(self, profile: Profile) -> None:
+        """F3's choice. What fails at once (a path that is not there, a Hub id not cached while
+        offline) is found before the running engine is stopped for it: a reload costs minutes."""
+        if profile.kind != "remote" and self.chat.engine_ready:
+            from vllm_tui.engine.preflight import preflight
+
+            problem = await asyncio.to_thread(preflight, profile.engine)
+            if problem is not None:
+                title, reason, _advice = problem
+                self.notify(
+                    f"{reason}\n{self.profile.engine.model} stays loaded. F3 to choose again.",
+                    title=title,
+                    severity="error",
+                    timeout=10,
+                )
+                return
+        await self.apply_profile(profile, reload=True)
 
     async def apply_profile(self, profile: Profile, *, reload: bool) -> None:
         self.profile = profile
