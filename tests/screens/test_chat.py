@@ -470,3 +470,32 @@ async def test_keys_typed_right_after_enter_stay_in_the_prompt(
         assert app.query_one(PromptInput).text == "second"
         answer = app.query_one(AssistantMessage)
         await wait_until(pilot, lambda: not answer.streaming, what="answer finished")
+
+
+async def test_page_keys_scroll_the_chat_from_the_prompt(log_path: Path, tmp_path: Path) -> None:
+    from textual.containers import VerticalScroll
+
+    from vllm_tui.store import ChatStore
+
+    store = tmp_path / "chats.sqlite3"
+    with ChatStore.open(store) as chats:
+        chat = chats.create_chat()
+        for i in range(12):
+            chats.add_user_message(chat.id, f"question {i}")
+            answer = chats.begin_answer(chat.id, "tiny", "p", {})
+            chats.finish_answer(answer, "complete", content="\n\n".join(f"line {i}.{j}" for j in range(6)))
+    profile = Profile(engine=EngineSettings(model=str(tmp_path / "no-model")))
+    app = VllmTuiApp(AppConfig(), profile, log_path, store_path=store)
+    app._fail_fast = False  # type: ignore[attr-defined]  # the model is missing: the load fails
+    async with app.run_test(size=(100, 30)) as pilot:
+        log = app.chat.query_one("#log", VerticalScroll)
+        await wait_until(pilot, lambda: log.max_scroll_y > 40, what="the chat restored")
+        await pilot.pause(0.3)
+        assert isinstance(app.focused, PromptInput) and log.scroll_y == log.max_scroll_y
+        await pilot.press("pageup", "pageup")
+        await pilot.pause(0.2)
+        assert log.scroll_y < log.max_scroll_y - 20
+        assert isinstance(app.focused, PromptInput)  # still typing where it was
+        await pilot.press("pagedown", "pagedown", "pagedown")
+        await pilot.pause(0.2)
+        assert log.scroll_y == log.max_scroll_y

@@ -121,6 +121,9 @@ class ChatScreen(MessageActions, Screen[None]):
         Binding("f4", "chat_list", "Chats", id="chat.list", priority=True),  # priority: see app.py's f2
         Binding("ctrl+up", "select_message(-1)", "Previous message", id="chat.select_previous", show=False),
         Binding("ctrl+down", "select_message(1)", "Next message", id="chat.select_next", show=False),
+        # Priority: the prompt (a TextArea) would take them to page through its own few lines.
+        Binding("pageup", "scroll_log(-1)", "Page up", id="chat.page_up", show=False, priority=True),
+        Binding("pagedown", "scroll_log(1)", "Page down", id="chat.page_down", show=False, priority=True),
         Binding("alt+y", "copy_message", "Copy answer", id="chat.copy", show=False),
         Binding("alt+c", "copy_code", "Copy code block", id="chat.copy_code", show=False),
         Binding("alt+r", "regenerate", "Regenerate", id="chat.regenerate", show=False),
@@ -140,6 +143,7 @@ class ChatScreen(MessageActions, Screen[None]):
     | f10, ctrl+b | Show or hide the sidebar (in tmux ctrl+b is the prefix: press it twice). |
     | f4 | Chats: switch, rename, delete, search, export. |
     | ctrl+up, ctrl+down | Select a message (then see `MESSAGE_BINDINGS`). |
+    | pageup, pagedown | Scroll the chat a page, from the prompt too. |
     | alt+y / alt+c | Copy the selected message or last answer / its last code block. |
     | alt+r | Regenerate the last answer. |
     | alt+e | Edit the last prompt and resend it. |

@@ -151,6 +151,15 @@ class MessageActions(Screen[None]):
         self.query_one("#log", VerticalScroll).release_anchor()
         target.focus()
 
+    def action_scroll_log(self, pages: int) -> None:
+        """A page of the chat up or down, wherever the focus is; back at the end, it follows the
+        answer again."""
+        log = self.query_one("#log", VerticalScroll)
+        if pages < 0:
+            log.scroll_page_up(animate=False)
+        else:
+            log.scroll_page_down(animate=False)
+
     def action_focus_prompt(self) -> None:
         self.query_one(PromptInput).focus()
         self.query_one("#log", VerticalScroll).anchor()
