@@ -44,7 +44,8 @@ async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Pat
         stats_line = str(msg.query_one(".stats").render())
         assert "60 tokens" in stats_line and "tok/s" in stats_line and "TTFT" in stats_line
         block = msg.query_one(".thinking-block")
-        assert block.collapsed and block.title.startswith("Thought for")
+        # Live and restored answers name the thinking alike; live ones add the time it took.
+        assert block.collapsed and block.title.startswith(f"Thought · {msg.stats.reasoning_tokens} tokens · ")
         # The thinking never goes back to the model; the answer does.
         assert [t.role for t in app.chat.history] == ["user", "assistant"]
         assert "Okay" not in app.chat.history[1].content
@@ -173,8 +174,9 @@ async def test_a_new_chat_mid_answer_stores_the_answer_as_ended(
         await type_and_send(pilot, "a long one")
         await wait_until(
             pilot,
-            lambda: bool(app.query(AssistantMessage))
-            and len(app.query_one(AssistantMessage).answer_text) > 50,
+            lambda: (
+                bool(app.query(AssistantMessage)) and len(app.query_one(AssistantMessage).answer_text) > 50
+            ),
             what="answer streaming",
         )
         first_chat = app.chat.chat_id

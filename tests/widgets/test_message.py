@@ -36,10 +36,10 @@ async def test_finished_answer_folds_the_thinking_and_shows_the_answer() -> None
         assert "The user wants code." in screen_text(app)
         message.append_answer("\n\nHere is the program:\n\n```python\nprint('hi')\n```\n\nRun it.", 10)
         await pilot.pause(0.1)
-        message.finish("stop", AnswerStats(completion_tokens=15))
+        message.finish("stop", AnswerStats(completion_tokens=15, reasoning_tokens=5))
         await pilot.pause(0.3)
         shown = screen_text(app)
-        assert "▶ Thought for" in shown
+        assert "▶ Thought · 5 tokens · " in shown
         assert "The user wants code." not in shown, "folded thinking stays hidden"
         for phrase in ("Here is the program:", "print('hi')", "Run it.", "15 tokens"):
             assert phrase in shown, phrase

@@ -146,6 +146,8 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         self._started = time.monotonic()
         self._first_token_at: float | None = None
         self._answer_started_at: float | None = None
+        self._thought_s: float | None = None
+        """How long the thinking took, measured live (None for a restored answer)."""
         self._tokens = 0
         self._last_stats_update = 0.0
         self._live_rate_shown = False
@@ -235,6 +237,7 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
             if block.display:
                 thought = self._answer_started_at - (self._first_token_at or self._started)
                 # A restored answer has no clock of its thinking; restore() names its length instead.
+                self._thought_s = None if self.restored else thought
                 block.title = "Thought" if self.restored else f"Thought for {thought:.1f} s"
                 block.collapsed = True
         self._answer.append(text)
@@ -278,6 +281,9 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         block = self._block
         if block.display and self._answer_started_at is None:
             block.title = "Thinking (no answer yet)" if reason != "stop" else "Thinking"
+        elif block.display and stats.reasoning_tokens and self._thought_s is not None:
+            # The same words as a restored answer's ("Thought · 13 tokens"), with the time it took.
+            block.title = f"Thought · {stats.reasoning_tokens:,} tokens · {self._thought_s:.1f} s"
         self._stats.update(format_stats(stats, reason, max_tokens=self.max_tokens))
         self.set_class(reason == "abort", "stopped")
 
