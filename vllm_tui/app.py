@@ -47,10 +47,12 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         Binding("f1,question_mark", "help", "Help", id="app.help"),
         # Priority for the keys that open a screen: keys typed right behind them (one burst from
         # tmux send-keys, or a fast typist) then reach the new screen, not the prompt below it.
-        Binding("f5", "show_log", "Log", id="app.log", priority=True),
-        Binding("ctrl+r", "restart_engine", "Restart engine", id="app.restart_engine"),
+        # In the footer's order: settings and model before the log, which a new user needs less.
         Binding("f2", "settings", "Settings", id="app.settings", priority=True),
         Binding("f3", "pick_model", "Model", id="app.pick_model", priority=True),
+        Binding("f5", "show_log", "Log", id="app.log", priority=True),
+        # Off the footer (F1 and the palette list it): rarely wanted, and it took a fifth of 80 columns.
+        Binding("ctrl+r", "restart_engine", "Restart engine", id="app.restart_engine", show=False),
         # The prompt (a TextArea) takes f6/f7 for selections, so temperature sits on alt+arrows.
         Binding("alt+down", "nudge_temperature(-0.1)", "Temp −", id="app.temperature_down", show=False),
         Binding("alt+up", "nudge_temperature(0.1)", "Temp +", id="app.temperature_up", show=False),

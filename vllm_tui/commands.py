@@ -91,18 +91,27 @@ _EXTRA = (
 )
 
 
+# Textual's own keys, which mean nothing as a command by name (moving the focus, opening the palette
+# from within it, copying a selection that the palette's own input has replaced).
+_NOT_COMMANDS = frozenset(
+    {"command_palette", "app.focus_next", "app.focus_previous", "screen.copy_text", "copy_text"}
+)
+
+
 def all_commands(app: VllmTuiApp) -> list[Command]:
-    from vllm_tui.widgets.message import UserMessage
+    from vllm_tui.widgets.message import AssistantMessage, UserMessage
     from vllm_tui.widgets.prompt_input import PromptInput
     from vllm_tui.widgets.samples import SamplesView
 
+    # A message's own actions only while one is selected: without one they could only say so.
+    selected = isinstance(app.chat.focused, (UserMessage, AssistantMessage))
     commands = [
-        *_section(app, "App", app, "app"),
-        *_section(app, "Chat", app.chat, "chat"),
-        *_section(app, "Prompt", PromptInput, "chat", hidden=frozenset({"submit", "newline"})),
-        *_section(app, "Selected message", UserMessage, "chat"),
+        *_section(app, "App", app, "app", hidden=_NOT_COMMANDS),
+        *_section(app, "Chat", app.chat, "chat", hidden=_NOT_COMMANDS),
+        *_section(app, "Prompt", PromptInput, "chat", hidden=_NOT_COMMANDS | {"submit", "newline"}),
+        *(_section(app, "Selected message", UserMessage, "chat") if selected else ()),
         *_section(app, "Samples", SamplesView, "chat", hidden=frozenset({"switch(-1)", "switch(1)"})),
-        *_EXTRA,
+        *(c for c in _EXTRA if selected or c.action != "delete_message"),
     ]
     return commands
 

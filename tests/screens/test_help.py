@@ -69,8 +69,11 @@ async def test_keymap_from_config_remaps_and_help_shows_it(tmp_path: Path) -> No
 
 
 async def test_palette_lists_every_action(tmp_path: Path) -> None:
+    from vllm_tui.widgets.message import UserMessage
+
+    message_only = ("Copy", "Edit", "Continue", "Delete", "Delete selected message")
     app = make_app(tmp_path)
-    async with app.run_test(size=(100, 30)):
+    async with app.run_test(size=(100, 30)) as pilot:
         commands = {c.description: c for c in all_commands(app)}
         for name in (
             "New chat",
@@ -78,11 +81,6 @@ async def test_palette_lists_every_action(tmp_path: Path) -> None:
             "Model",
             "Log",
             "Chats",
-            "Copy",
-            "Regenerate",
-            "Edit",
-            "Continue",
-            "Delete",
             "Ask for 3 samples",
             "Ask for 2 samples",
             "Keep sample",
@@ -91,6 +89,16 @@ async def test_palette_lists_every_action(tmp_path: Path) -> None:
             "Sidebar",
             "Thinking",
         ):
+            assert name in commands, name
+        # Not Textual's focus keys, nor a message's actions while no message is selected (they
+        # could only say "select a message first").
+        assert not {"Focus Next", "Focus Previous", "Copy selected text", *message_only} & set(commands)
+        message = UserMessage("a question")
+        await app.chat.query_one("#log").mount(message)
+        message.focus()
+        await pilot.pause()
+        commands = {c.description: c for c in all_commands(app)}
+        for name in message_only:
             assert name in commands, name
         assert commands["Regenerate"].keys in ("alt+r", "r")
         # Textual's own entries, less those the app lists itself: one theme entry, one Quit (the
