@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.app import App
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, Label, Static
 
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.model_info import GB
@@ -101,6 +101,9 @@ async def test_change_temperature_see_reason_fix_it_apply(hf_cache: Path) -> Non
     async with app.run_test(size=(140, 50)) as pilot:
         await wait_until(pilot, lambda: screen(app).model_info is not None)
         await tab_to(pilot, "field-sampling-temperature")
+        # Only the focused field's label is lit (it stayed lit on the first field focused).
+        lit = [f.query_one(".field-label", Label).content for f in app.screen.query(".field.-focused")]
+        assert lit == ["Temperature"], lit
         await pilot.press("minus", "1")  # tab selected the old value, typing replaces it
         assert app.screen.query_one("#field-sampling-temperature", Input).value == "-1"
         assert reason(app, "field-sampling-temperature") == "must be 0 (greedy) or more, got -1"

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from textual import on, work
+from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
@@ -298,6 +298,15 @@ class SettingsScreen(Screen[SettingsResult | None]):
                     yield Label(spec.label, classes="field-label")
                     yield self._field_widget(spec)
                     yield Static("", id=f"{spec.widget_id}-reason", classes="field-reason")
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Light the label of the field that has the focus (settings.tcss, `.field.-focused`)."""
+        for field in self.query(".field.-focused"):
+            field.remove_class("-focused")
+        for node in event.widget.ancestors_with_self:
+            if isinstance(node, Widget) and node.has_class("field"):
+                node.add_class("-focused")
+                break
 
     def compose(self) -> ComposeResult:
         yield Static(f"Settings · profile [b]{self._profile_name}[/b]", id="settings-title")
