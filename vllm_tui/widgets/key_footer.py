@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey, KeyGroup
 
 if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.events import Resize
     from textual.screen import Screen
 
 
@@ -29,6 +33,34 @@ class KeyFooter(Footer):
     """
 
     _shown: tuple[tuple[object, ...], ...] | None = None
+    _composed_width = 0
+
+    def compose(self) -> ComposeResult:
+        """Textual's keys, but only those that fit whole, in order: the footer clipped the last one
+        mid-word ("f2 Setti") and hid those after it. F1 and the palette list them all."""
+        items = list(super().compose())
+        if any(isinstance(item, KeyGroup) for item in items):
+            yield from items  # grouped keys: left to Textual's own layout
+            return
+        width = self._composed_width = self.size.width or self.app.size.width
+        palette = [i for i in items if isinstance(i, FooterKey) and i.has_class("-command-palette")]
+        room = width - sum(_width(key) for key in palette)
+        kept = []
+        for item in items:
+            if item in palette:
+                continue
+            if isinstance(item, FooterKey):
+                room -= _width(item)
+                if room < 0:
+                    break
+            kept.append(item)
+        self.styles.grid_size_columns = len(kept)
+        yield from kept
+        yield from palette
+
+    def on_resize(self, event: Resize) -> None:
+        if event.size.width != self._composed_width:
+            self.refresh(recompose=True)
 
     def bindings_changed(self, screen: Screen[object]) -> None:
         keys = shown_keys(screen)
@@ -37,3 +69,8 @@ class KeyFooter(Footer):
         if screen.app.app_focus and self.is_attached and screen is self.screen:
             self._shown = keys  # the rebuild below will draw exactly these
         super().bindings_changed(screen)
+
+
+def _width(key: FooterKey) -> int:
+    """Cells of a key as the footer draws it: " key description "."""
+    return cell_len(key.key_display) + cell_len(key.description) + 3

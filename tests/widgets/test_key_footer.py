@@ -1,0 +1,30 @@
+"""KeyFooter: only keys that fit whole, in order; it follows the terminal's width."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets._footer import FooterKey
+
+from tests.screens.test_help import make_app
+from vllm_tui.widgets.key_footer import KeyFooter
+
+
+def shown(app: object) -> list[str]:
+    footer = app.screen.query_one(KeyFooter)  # type: ignore[attr-defined]
+    return [key.description for key in footer.query(FooterKey) if not key.has_class("-command-palette")]
+
+
+async def test_the_footer_drops_whole_keys_from_its_end(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(160, 24)) as pilot:
+        await pilot.pause(0.3)
+        wide = shown(app)
+        assert wide[-3:] == ["Settings", "Model", "Log"], wide
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        narrow = shown(app)
+        # A prefix of the wide list: no key cut mid-word ("f2 Setti"), the first ones kept.
+        assert narrow == wide[: len(narrow)] and "Quit" in narrow and "Help" in narrow, narrow
+        footer = app.screen.query_one(KeyFooter)
+        assert sum(key.outer_size.width for key in footer.query(FooterKey)) <= 80
