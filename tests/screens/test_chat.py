@@ -501,3 +501,36 @@ async def test_page_keys_scroll_the_chat_from_the_prompt(log_path: Path, tmp_pat
         await pilot.press("pagedown", "pagedown", "pagedown")
         await pilot.pause(0.2)
         assert log.scroll_y == log.max_scroll_y
+
+
+async def test_a_search_hit_opens_its_chat_at_the_match(log_path: Path, tmp_path: Path) -> None:
+    from textual.containers import VerticalScroll
+
+    from vllm_tui.screens.chat_list import ChatListScreen
+    from vllm_tui.store import ChatStore
+
+    store = tmp_path / "chats.sqlite3"
+    with ChatStore.open(store) as chats:
+        chat = chats.create_chat()
+        for i in range(12):
+            chats.add_user_message(chat.id, "how do volcanoes form?" if i == 2 else f"question {i}")
+            answer = chats.begin_answer(chat.id, "tiny", "p", {})
+            chats.finish_answer(answer, "complete", content="\n\n".join(f"line {i}.{j}" for j in range(6)))
+        chats.create_chat()  # a newer, empty chat is the one the app opens
+    profile = Profile(engine=EngineSettings(model=str(tmp_path / "no-model")))
+    app = VllmTuiApp(AppConfig(), profile, log_path, store_path=store)
+    app._fail_fast = False  # type: ignore[attr-defined]  # the model is missing: the load fails
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatListScreen), what="chat list")
+        await pilot.press("slash", *"volcanoes")
+        await pilot.pause(0.5)
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: isinstance(app.focused, UserMessage), what="the hit selected")
+        await pilot.pause(0.3)
+        log = app.chat.query_one("#log", VerticalScroll)
+        hit = app.focused
+        assert isinstance(hit, UserMessage) and "volcanoes" in hit.text
+        # In view, near its top: it used to open at the chat's end, the match far above.
+        assert log.region.y <= hit.region.y < log.region.y + 5, (hit.region, log.region)

@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
 from vllm_tui.engine.events import (
@@ -220,15 +221,16 @@ class ChatScreen(MessageActions, Screen[None]):
 
     # --- chats in the store --------------------------------------------------------------------
 
-    async def load_chat(self, chat_id: int | None) -> None:
-        """Show a saved chat (or an empty one), rebuilding the history sent to the model."""
+    async def load_chat(self, chat_id: int | None, show: int | None = None) -> None:
+        """Show a saved chat (or an empty one), rebuilding the history sent to the model; with `show`
+        (a search hit's message id), that message selected and in view instead of the chat's end."""
         try:
-            await self._load_chat(chat_id)
+            await self._load_chat(chat_id, show)
         finally:
             # Once it is drawn: the chat shown now lives on, the one removed is garbage.
             self.call_after_refresh(settle)
 
-    async def _load_chat(self, chat_id: int | None) -> None:
+    async def _load_chat(self, chat_id: int | None, show: int | None = None) -> None:
         if self.current is not None and self.current.streaming:
             # The answer's last events would find its chat gone: end the request, keep what streamed
             # and store it as final now (a row left "streaming" is repaired only at the next launch).
@@ -297,9 +299,35 @@ class ChatScreen(MessageActions, Screen[None]):
         self.history = self.history_from_log()
         log.scroll_end(animate=False)
         log.anchor()
+        target: Widget | None = None
+        if show is not None:
+            found = [w for w in log.query(".message") if getattr(w, "stored_id", None) == show]
+            # A sample other than the one shown: its group.
+            target = (
+                next((a for a in found[0].ancestors if isinstance(a, SamplesView)), found[0])
+                if found
+                else None
+            )
+        if target is not None:
+            # After the layout that gives the restored answers their heights, as below.
+            self.call_after_refresh(self._reveal, target)
+            return
+        if show is not None:
+            self.notify(
+                "The match is in an earlier part of this chat, which is not shown here "
+                "(F4, then e, exports the whole chat).",
+                timeout=6,
+            )
         # The restored answers get their heights in the next layout (their Markdown renders then):
         # scroll to the end again once it has run, or the chat opens part-way up its last answers.
         self.call_after_refresh(log.scroll_end, animate=False)
+
+    def _reveal(self, target: Widget) -> None:
+        """Select `target` (as ctrl+up would) and scroll it to the top of the view."""
+        log = self.query_one("#log", VerticalScroll)
+        log.release_anchor()
+        log.scroll_to_widget(target, top=True, animate=False, immediate=True)
+        target.focus(scroll_visible=False)
 
     def _save_streaming(self) -> None:
         """Once a second: save the text streamed so far, so a crash or a dropped link loses little."""
@@ -414,7 +442,7 @@ class ChatScreen(MessageActions, Screen[None]):
             if self.chat_id is not None and self.chat_id in result.deleted:
                 self.run_worker(self.load_chat(None), group="load-chat")
             if result.action == "open" and result.chat_id is not None:
-                self.run_worker(self.load_chat(result.chat_id), group="load-chat")
+                self.run_worker(self.load_chat(result.chat_id, result.message_id), group="load-chat")
             elif result.action == "new":
                 self.run_worker(self.load_chat(None), group="load-chat")
 
