@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
 
 from vllm_tui.commands import ActionsProvider
 from vllm_tui.config import AppConfig, Profile
@@ -120,8 +121,12 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Settings and the model picker edit the running profile: from over another screen (the
         # settings themselves, above all) they would stack a second editor holding stale values.
-        if action in ("settings", "pick_model") and self.screen is not self.chat:
-            return False
+        # While the app shuts down, nothing may start an engine.
+        if action in ("settings", "pick_model", "restart_engine"):
+            return not self._quitting and (action == "restart_engine" or self.screen is self.chat)
+        if action == "show_log":
+            # F5 is a priority key: over a dialog it would open the log beneath the dialog's keys.
+            return not isinstance(self.screen, ModalScreen)
         return True
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -288,10 +293,10 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
     async def action_quit(self) -> None:
         self._save_partial_answer()
         if self._quitting:
-            await self._force_quit()
+            self.run_worker(self._force_quit(), group="force-quit", exclusive=True)
             return
         self._quitting = True
-        if self.engine is not None and self._owns_engine:
+        if (self.engine is not None or self._stopping_engine is not None) and self._owns_engine:
             self.notify("Shutting down the engine… (ctrl+q again to force)", timeout=30)
             self.chat.show_quitting()
         # In a worker: awaited here, it would hold the app's message queue for the seconds vLLM takes
@@ -299,17 +304,23 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         self.run_worker(self._shut_down_then_exit(), group="quit", exclusive=True)
 
     async def _shut_down_then_exit(self) -> None:
-        await self.shutdown_engine()
-        self.exit()
+        try:
+            await self.shutdown_engine()
+            while self._stopping_engine is not None:
+                await asyncio.sleep(0.1)  # a restart or switch was stopping the engine already
+        finally:
+            self.exit()
 
     async def _force_quit(self) -> None:
-        """A second ctrl+q: end the engine's processes now (SIGTERM, SIGKILL after 2 s) instead of
-        waiting for vLLM's orderly shutdown, then leave."""
+        """A second ctrl+q (or signal): end the engine's processes now (SIGTERM, SIGKILL after 2 s)
+        instead of waiting for vLLM's orderly shutdown, then leave."""
         engine = self._stopping_engine or self.engine
         kill = getattr(engine, "kill", None) if self._owns_engine else None
-        if kill is not None:
-            await asyncio.to_thread(kill)
-        self.exit()
+        try:
+            if kill is not None:
+                await asyncio.to_thread(kill)
+        finally:
+            self.exit()
 
     def _save_partial_answer(self) -> None:
         """Save the answer being streamed as it stands: the engine's last events may never be drawn
@@ -370,7 +381,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             self.exit()
             return
         if self._quitting:
-            self.exit()  # a second SIGTERM/SIGINT: stop waiting for a graceful shutdown
+            # A second SIGTERM/SIGINT: stop waiting for a graceful shutdown.
+            self.run_worker(self._force_quit(), group="force-quit", exclusive=True)
             return
         self.run_worker(self.action_quit(), exclusive=True, group="quit")
 
@@ -386,5 +398,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             pass  # the loop has closed: the app has already left
 
     def action_show_log(self) -> None:
-        if not isinstance(self.screen, LogViewer):
+        if isinstance(self.screen, LogViewer):
+            self.pop_screen()  # F5 closes it again (the key is the app's, with priority)
+        else:
             self.push_screen(LogViewer(self.log_path))

@@ -32,6 +32,7 @@ class ProfileActions(App[None]):
     kv_cache_tokens: int | None
     config_path: Path | None
     config_writable: bool
+    _quitting: bool
 
     async def shutdown_engine(self) -> None:
         raise NotImplementedError
@@ -161,6 +162,8 @@ class ProfileActions(App[None]):
         self.chat.engine_ready = False
         self.chat.show_stopping(profile)
         await self.shutdown_engine()
+        if self._quitting:
+            return  # ctrl+q came while the old engine stopped: no new one
         await self._wait_for_gpu_memory()
         profile = profile or self.profile
         self.chat.show_engine(profile)

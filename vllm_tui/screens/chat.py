@@ -466,6 +466,8 @@ class ChatScreen(MessageActions, Screen[None]):
 
     def show_quitting(self) -> None:
         """The app is leaving and waits for vLLM to let go of its processes and GPUs."""
+        self.engine_ready = False  # nothing more is sent
+        self._replacing_engine = True  # the engine's "stopped" keeps this line
         status = self.query_one(StatusLine)
         status.state = "starting"
         status.stage = "shutting down the engine… ctrl+q again to force"
