@@ -299,15 +299,10 @@ class ChatScreen(MessageActions, Screen[None]):
         self.history = self.history_from_log()
         log.scroll_end(animate=False)
         log.anchor()
-        target: Widget | None = None
-        if show is not None:
-            found = [w for w in log.query(".message") if getattr(w, "stored_id", None) == show]
-            # A sample other than the one shown: its group.
-            target = (
-                next((a for a in found[0].ancestors if isinstance(a, SamplesView)), found[0])
-                if found
-                else None
-            )
+        found = [
+            w for w in log.query(".message") if show is not None and getattr(w, "stored_id", None) == show
+        ]
+        target = found[0] if found else None
         if target is not None:
             # After the layout that gives the restored answers their heights, as below.
             self.call_after_refresh(self._reveal, target)
@@ -323,10 +318,14 @@ class ChatScreen(MessageActions, Screen[None]):
         self.call_after_refresh(log.scroll_end, animate=False)
 
     def _reveal(self, target: Widget) -> None:
-        """Select `target` (as ctrl+up would) and scroll it to the top of the view."""
+        """Select `target` (as ctrl+up would) and scroll it to the top of the view; a sample is
+        shown in its group first."""
         log = self.query_one("#log", VerticalScroll)
         log.release_anchor()
-        log.scroll_to_widget(target, top=True, animate=False, immediate=True)
+        holder = next((a for a in target.ancestors if isinstance(a, SamplesView)), None)
+        if holder is not None and target in holder.messages:
+            holder.show(holder.messages.index(target))
+        log.scroll_to_widget(holder or target, top=True, animate=False, immediate=True)
         target.focus(scroll_visible=False)
 
     def _save_streaming(self) -> None:

@@ -41,10 +41,10 @@ class StatusLine(Static):
         else:
             middle.append(self.stage or self.state, style=icon[1])
         tail = Text(self.sampling, style="dim")
-        # Too wide for the terminal: while loading the stage and its bar matter most (the model's
-        # name gives way before them), later the sampling values the user changes with keys
-        # (alt+up, F9) do, and the stage gives way.
-        _fit((tail, head, middle) if loading else (middle, tail, head), head, self.size.width)
+        # Too wide for the terminal: while loading the stage and its bar matter most, later the
+        # sampling values the user changes with keys (alt+up, F9) do, which only this line shows.
+        # The stage, then the model's name, give way before them.
+        _fit((tail, head, middle) if loading else (middle, head, tail), head, self.size.width)
         text = head
         for part in (middle, tail):
             if part.cell_len:
