@@ -389,9 +389,16 @@ def test_runs_as_stored_compares_what_would_load(tmp_path: Path) -> None:
     stored = Profile(name="p", engine=EngineSettings(model=str(tmp_path / "ckpt")))
     running = Profile(name="p", engine=EngineSettings(model=f"{tmp_path}/ckpt/"))
     assert same_model(str(tmp_path / "ckpt"), f"{tmp_path}/./ckpt") and runs_as_stored(stored, running)
+    running.engine.max_model_len = 2048  # as `--max-model-len` sets it: picking the profile reloads
+    assert not runs_as_stored(stored, running)
+    running.engine.max_model_len = None
     running.engine.model = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"  # as `--model` replaces it
     assert not runs_as_stored(stored, running)
     remote = Profile(name="r", kind="remote", server_url="http://gpu-box:8000")
     assert runs_as_stored(remote, Profile(name="r", kind="remote", server_url="http://gpu-box:8000"))
     assert not runs_as_stored(remote, Profile(name="r", kind="remote", server_url="http://other:8000"))
+    remote.engine.model = "tiny-r1"  # another model of the same server is another choice
+    served = Profile(name="r", kind="remote", server_url="http://gpu-box:8000")
+    served.engine.model = "tiny-r1-b"
+    assert not runs_as_stored(remote, served)
     assert not runs_as_stored(remote, stored)

@@ -7,6 +7,7 @@ of each safetensors shard), never the weights themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -100,11 +101,18 @@ def same_model(a: str | None, b: str | None) -> bool:
 
 
 def runs_as_stored(stored: Profile, running: Profile) -> bool:
-    """Whether the session's profile runs what the stored profile of that name would: the same
-    server, or the same model (`--model`, an F3 pick or an unsaved F2 edit replace it)."""
-    if running.kind == "remote" or stored.kind == "remote":
-        return running.kind == stored.kind and running.server_url == stored.server_url
-    return same_model(stored.engine.model, running.engine.model)
+    """Whether the session's profile runs what the stored profile of that name would load: the same
+    server and model, or the same model with the same engine settings (`--model`, `--max-model-len`,
+    an F3 pick or an unsaved F2 edit make it something else)."""
+    if running.kind != stored.kind:
+        return False
+    if running.kind == "remote":  # a stored remote profile without a model takes the server's first
+        return running.server_url == stored.server_url and (
+            not stored.engine.model or same_model(stored.engine.model, running.engine.model)
+        )
+    return same_model(stored.engine.model, running.engine.model) and (
+        dataclasses.replace(stored.engine, model=running.engine.model) == running.engine
+    )
 
 
 def hf_hub_cache_dir() -> Path:
