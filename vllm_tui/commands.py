@@ -86,7 +86,6 @@ def _section(
 _EXTRA = (
     Command("Chat", "Ask for 2 samples", "", "samples(2)", "chat", "Send the prompt for 2 answers at once"),
     Command("Chat", "Ask for 4 samples", "", "samples(4)", "chat", "Send the prompt for 4 answers at once"),
-    Command("Chat", "Delete selected message", "", "delete_message", "chat", "Select one first (ctrl+up)"),
     Command("App", "Switch theme…", "", "change_theme", "app", "Pick a theme; the choice is saved"),
 )
 
@@ -111,7 +110,7 @@ def all_commands(app: VllmTuiApp) -> list[Command]:
         *_section(app, "Prompt", PromptInput, "chat", hidden=_NOT_COMMANDS | {"submit", "newline"}),
         *(_section(app, "Selected message", UserMessage, "chat") if selected else ()),
         *_section(app, "Samples", SamplesView, "chat", hidden=frozenset({"switch(-1)", "switch(1)"})),
-        *(c for c in _EXTRA if selected or c.action != "delete_message"),
+        *_EXTRA,
     ]
     return commands
 
@@ -132,9 +131,16 @@ def help_rows(app: VllmTuiApp) -> list[Command]:
 
 
 def run_command(app: VllmTuiApp, command: Command) -> None:
+    from vllm_tui.screens.settings import SettingsScreen
+
     namespace: DOMNode = app.chat if command.target == "chat" else app
-    if command.target == "chat":
-        # A chat action from over another screen (settings, log): back to the chat first.
+    if command.target == "chat" or command.action in ("settings", "pick_model"):
+        # A chat action, or one that opens only from the chat (App.check_action), from over another
+        # screen (the log, help): back to the chat first. Not over the settings: their edits would
+        # go without the question Esc asks.
+        if any(isinstance(screen, SettingsScreen) for screen in app.screen_stack):
+            app.notify("Leave the settings first: ctrl+s applies them, esc leaves.", timeout=4)
+            return
         while len(app.screen_stack) > 1 and app.screen is not app.chat:
             app.pop_screen()
     app.run_worker(app.run_action(command.action, namespace), group="command")

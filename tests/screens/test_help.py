@@ -71,7 +71,7 @@ async def test_keymap_from_config_remaps_and_help_shows_it(tmp_path: Path) -> No
 async def test_palette_lists_every_action(tmp_path: Path) -> None:
     from vllm_tui.widgets.message import UserMessage
 
-    message_only = ("Copy", "Edit", "Continue", "Delete", "Delete selected message")
+    message_only = ("Copy", "Edit", "Continue", "Delete")
     app = make_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         commands = {c.description: c for c in all_commands(app)}

@@ -26,5 +26,9 @@ async def test_the_footer_drops_whole_keys_from_its_end(tmp_path: Path) -> None:
         narrow = shown(app)
         # A prefix of the wide list: no key cut mid-word ("f2 Setti"), the first ones kept.
         assert narrow == wide[: len(narrow)] and "Quit" in narrow and "Help" in narrow, narrow
-        footer = app.screen.query_one(KeyFooter)
-        assert sum(key.outer_size.width for key in footer.query(FooterKey)) <= 80
+        for width in range(60, 121, 3):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause(0.1)
+            footer = app.screen.query_one(KeyFooter)
+            keys = list(footer.query(FooterKey))
+            assert sum(key.outer_size.width for key in keys) <= width, (width, shown(app))

@@ -261,7 +261,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 self.store.rename_chat(chat.id, event.value)
                 self.reload(select=chat.id)
             elif mode == "export":
-                target = resolve_export_path(chat, event.value.strip() or None)
+                target = resolve_export_path(chat, event.value.strip() or load_export_dir())
                 if target.exists():
                     self._ask(
                         Content.assemble(
