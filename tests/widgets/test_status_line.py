@@ -51,3 +51,9 @@ async def test_while_loading_the_stage_and_its_bar_stay_whole() -> None:
         sampling=SAMPLING,
     )
     assert len(text) <= 80 and "Loading weights  ██████░░░░░░  50%" in text, text
+
+
+async def test_a_long_model_path_gives_way_before_ready_and_the_values() -> None:
+    path = "/tmp/pytest-of-root/pytest-108/ckpt0/tiny-r1"
+    text = await shown(80, model=path, state="ready", stage=READY, sampling="temp 0.6 · max 1,500")
+    assert len(text) <= 80 and "ready in 27 s" in text and text.endswith("temp 0.6 · max 1,500"), text

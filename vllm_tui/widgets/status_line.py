@@ -41,10 +41,16 @@ class StatusLine(Static):
         else:
             middle.append(self.stage or self.state, style=icon[1])
         tail = Text(self.sampling, style="dim")
-        # Too wide for the terminal: while loading the stage and its bar matter most, later the
-        # sampling values the user changes with keys (alt+up, F9) do, which only this line shows.
-        # The stage, then the model's name, give way before them.
-        _fit((tail, head, middle) if loading else (middle, head, tail), head, self.size.width)
+        # Too wide for the terminal: while loading the stage and its bar matter most; later the
+        # stage's first words ("ready in 25 s", "generating") and the sampling values the user
+        # changes with keys (alt+up, F9), which only this line shows. The rest gives way first.
+        first_words = len(middle.plain.split(" · ")[0])
+        steps: tuple[tuple[Text, int], ...]
+        if loading:
+            steps = ((tail, 0), (head, _HEAD_SHORT), (middle, 0), (head, 4))
+        else:
+            steps = ((middle, first_words), (head, _HEAD_SHORT), (tail, 0), (middle, 0), (head, 4))
+        _fit(steps, head, middle, tail, self.size.width)
         text = head
         for part in (middle, tail):
             if part.cell_len:
@@ -56,24 +62,34 @@ class StatusLine(Static):
 _SEPARATOR = "  │  "
 
 
-def _fit(order: tuple[Text, Text, Text], head: Text, width: int) -> None:
-    """Shorten the parts in `order` (ellipsis; a part other than `head` is dropped when under 8
-    cells) until the line fits `width` cells. 0 (not laid out yet) fits anything."""
+_HEAD_SHORT = 24
+"""Cells the icon and the model's name keep before the sampling values give way."""
+
+
+def _fit(steps: tuple[tuple[Text, int], ...], head: Text, middle: Text, tail: Text, width: int) -> None:
+    """Shorten each part in `steps` down to its floor of cells (with an ellipsis; a part other than
+    `head` is dropped when under 8 cells) until the line fits `width` cells. 0 (not laid out yet)
+    fits anything."""
     if width <= 0:
         return
-    rest = [part for part in order if part is not head]
 
     def total() -> int:
-        return head.cell_len + sum(len(_SEPARATOR) + p.cell_len for p in rest if p.cell_len)
+        return head.cell_len + sum(len(_SEPARATOR) + p.cell_len for p in (middle, tail) if p.cell_len)
 
-    for part in order:
+    for part, floor in steps:
         excess = total() - width
         if excess <= 0:
             return
-        keep = part.cell_len - excess
-        if part is head:
-            head.truncate(max(4, keep), overflow="ellipsis")  # the icon and a few letters stay
-        elif keep < 8:
+        if part.cell_len <= floor:
+            continue
+        keep = max(floor, part.cell_len - excess)
+        if part is middle and floor:
+            # Whole " · " pieces of the stage ("ready in 25 s · context 2,048"), never half of one.
+            pieces = part.plain.split(" · ")
+            while len(pieces) > 1 and len(" · ".join(pieces)) > keep:
+                pieces.pop()
+            part.truncate(len(" · ".join(pieces)))
+        elif part is not head and keep < 8:
             part.truncate(0)
         else:
             part.truncate(keep, overflow="ellipsis")
