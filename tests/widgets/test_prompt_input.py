@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import events
 from textual.app import App, ComposeResult
 
@@ -47,3 +49,24 @@ async def test_take_keeps_a_large_paste_typed_after_enter() -> None:
         assert prompt.text.startswith("ask⟦paste 1")
         prompt.take(app.sent[0].typed)
         assert prompt.text.startswith("⟦paste 1") and prompt.full_text == big
+
+
+class ChatStyledPrompt(App[None]):
+    CSS_PATH = str(Path(__file__).parents[2] / "vllm_tui" / "screens" / "chat.tcss")
+
+    def compose(self) -> ComposeResult:
+        yield PromptInput(id="prompt")
+
+
+async def test_the_prompt_grows_with_its_lines_up_to_ten() -> None:
+    app = ChatStyledPrompt()
+    async with app.run_test(size=(80, 40)) as pilot:
+        prompt = app.query_one(PromptInput)
+        await pilot.pause()
+        assert prompt.outer_size.height == 5  # three lines and the border
+        prompt.insert("\n".join(f"line {i}" for i in range(6)))
+        await pilot.pause()
+        assert prompt.outer_size.height == 8
+        prompt.insert("\n" + "\n".join(f"more {i}" for i in range(20)))
+        await pilot.pause()
+        assert prompt.outer_size.height == 12  # then it scrolls
