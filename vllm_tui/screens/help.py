@@ -26,7 +26,10 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > VerticalScroll {
         width: 90;
         max-width: 100%;
-        height: 90%;
+        /* Down to the row above the footer: a shorter box left the prompt's bottom border showing
+           just under its own, a doubled border. */
+        height: 1fr;
+        margin: 1 0;
         border: round $primary;
         border-title-color: $primary;
         background: $surface;
