@@ -85,7 +85,7 @@ class ProfileActions(App[None]):
         def done(picked: PickedModel | None) -> None:
             if picked is None:
                 return
-            if self.chat.engine_ready and self._is_running(picked):
+            if self.chat.engine_ready and picked.current:
                 # Reloading what runs would cost the whole load (minutes for a large model).
                 self.notify("That is what runs now. ctrl+r restarts the engine.", timeout=4)
                 return
@@ -107,18 +107,6 @@ class ProfileActions(App[None]):
             running=self.profile,
         )
         self.push_screen(screen, done)
-
-    def _is_running(self, picked: PickedModel) -> bool:
-        from vllm_tui.model_info import runs_as_stored, same_model
-
-        if picked.profile_name:
-            chosen = self.config.profiles.get(picked.profile_name)
-            return (
-                chosen is not None
-                and picked.profile_name == self.profile.name
-                and runs_as_stored(chosen, self.profile)
-            )
-        return same_model(picked.model, self.profile.engine.model)
 
     async def switch_to(self, profile: Profile) -> None:
         """F3's choice. What fails at once (a path that is not there, a Hub id not cached while

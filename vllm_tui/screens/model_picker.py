@@ -35,6 +35,8 @@ class PickedModel:
 
     profile_name: str | None
     model: str | None
+    current: bool = False
+    """What runs now (marked "● current" in the list): choosing it again need not reload."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class _Entry:
         return f"{self.label} {self.detail}".lower()
 
     def picked(self) -> PickedModel:
-        return PickedModel(self.profile_name, self.model)
+        return PickedModel(self.profile_name, self.model, self.current)
 
 
 def _size(n: int) -> str:
@@ -216,7 +218,8 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
         typed = text.strip()
         if typed and (looks_like_hf_id(typed) or _looks_like_path(typed)):
             if not any(e.model == typed for e in shown):
-                shown.insert(0, _Entry("typed", typed, "use as typed", model=typed))
+                current = same_model(typed, self._current_model)
+                shown.insert(0, _Entry("typed", typed, "use as typed", model=typed, current=current))
         return shown
 
     def _rebuild(self) -> None:
