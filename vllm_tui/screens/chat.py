@@ -299,10 +299,9 @@ class ChatScreen(MessageActions, Screen[None]):
         self.history = self.history_from_log()
         log.scroll_end(animate=False)
         log.anchor()
-        found = [
-            w for w in log.query(".message") if show is not None and getattr(w, "stored_id", None) == show
-        ]
-        target = found[0] if found else None
+        target = None
+        if show is not None:
+            target = next((w for w in log.query(".message") if getattr(w, "stored_id", None) == show), None)
         if target is not None:
             # After the layout that gives the restored answers their heights, as below.
             self.call_after_refresh(self._reveal, target)
