@@ -51,6 +51,26 @@ def _engine_failure(app: Any) -> str:
     return status.stage if status.state == "failed" and getattr(app, "_fail_fast", True) else ""
 
 
+def make_engineless_app(
+    tmp_path: Any, config: Any = None, profile: Any = None, config_path: Any = None
+) -> Any:
+    """The app without a usable engine: its model is missing, so the load fails at once (and the
+    failure does not fail the test). Its store is tmp_path/chats.sqlite3, as a test may fill it."""
+    from vllm_tui.app import VllmTuiApp
+    from vllm_tui.config import AppConfig, EngineSettings, Profile
+
+    profile = profile or Profile(engine=EngineSettings(model=str(tmp_path / "no-model")))
+    app = VllmTuiApp(
+        config or AppConfig(),
+        profile,
+        tmp_path / "log.txt",
+        store_path=tmp_path / "chats.sqlite3",
+        config_path=config_path,
+    )
+    app._fail_fast = False
+    return app
+
+
 def make_app(engine: Any, log_path: Any, store: Any, max_tokens: int = 60) -> Any:
     """An app lent the shared engine, with its own store, R1 defaults and `max_tokens`."""
     import copy

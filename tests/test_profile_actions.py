@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
-from vllm_tui.config import AppConfig
+from vllm_tui.config import AppConfig, Profile
 from vllm_tui.engine.events import EngineStopped
 from vllm_tui.screens.model_picker import ModelPickerScreen
 from vllm_tui.screens.settings import SettingsScreen
@@ -50,12 +50,28 @@ async def test_settings_start_from_the_running_profile_and_apply_keeps_it(
         assert cfg.profiles[stored.name].engine.model == stored.engine.model  # the stored one untouched
 
 
-async def test_a_switch_says_what_comes_next_while_the_old_engine_stops(
-    app_engine: Any, log_path: Path, tmp_path: Path
-) -> None:
+def on_stored_profile(app_engine: Any, log_path: Path, tmp_path: Path) -> tuple[VllmTuiApp, Profile]:
+    """The app lent the shared engine, running the default profile exactly as stored."""
     cfg = AppConfig()
     profile = copy.deepcopy(cfg.profile())
     app = VllmTuiApp(cfg, profile, log_path, engine=app_engine, store_path=tmp_path / "chats.sqlite3")
+    return app, profile
+
+
+async def open_picker(pilot: Any, app: VllmTuiApp) -> ModelPickerScreen:
+    """F3, once the engine is ready."""
+    await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+    await pilot.press("f3")
+    await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="picker shown")
+    picker = app.screen
+    assert isinstance(picker, ModelPickerScreen)
+    return picker
+
+
+async def test_a_switch_says_what_comes_next_while_the_old_engine_stops(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    app, profile = on_stored_profile(app_engine, log_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
         status = app.chat.query_one(StatusLine)
@@ -78,15 +94,9 @@ async def test_a_switch_says_what_comes_next_while_the_old_engine_stops(
 
 
 async def test_picking_what_runs_now_reloads_nothing(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
-    cfg = AppConfig()
-    profile = copy.deepcopy(cfg.profile())
-    app = VllmTuiApp(cfg, profile, log_path, engine=app_engine, store_path=tmp_path / "chats.sqlite3")
+    app, profile = on_stored_profile(app_engine, log_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
-        await pilot.press("f3")
-        await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="picker shown")
-        picker = app.screen
-        assert isinstance(picker, ModelPickerScreen)
+        picker = await open_picker(pilot, app)
         assert [e.label for e in picker.shown if e is not None and e.current] == [profile.name]
         await pilot.press(*profile.name, "enter")
         await wait_until(pilot, lambda: app.screen is app.chat, what="picker closed")
@@ -99,13 +109,9 @@ async def test_picking_what_runs_now_reloads_nothing(app_engine: Any, log_path: 
 async def test_a_pick_that_cannot_load_keeps_the_running_engine(
     app_engine: Any, log_path: Path, tmp_path: Path
 ) -> None:
-    cfg = AppConfig()
-    profile = copy.deepcopy(cfg.profile())
-    app = VllmTuiApp(cfg, profile, log_path, engine=app_engine, store_path=tmp_path / "chats.sqlite3")
+    app, profile = on_stored_profile(app_engine, log_path, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
-        await pilot.press("f3")
-        await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="picker shown")
+        await open_picker(pilot, app)
         await pilot.press(*str(tmp_path / "nope"), "enter")
         await wait_until(
             pilot,

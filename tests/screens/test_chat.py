@@ -12,7 +12,7 @@ import pytest
 from textual.events import Unmount
 from textual.message import Message
 
-from tests.support import make_app, wait_until
+from tests.support import make_app, make_engineless_app, wait_until
 from tests.support import send_prompt as type_and_send
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
@@ -435,16 +435,13 @@ async def test_the_sidebar_follows_the_width_until_the_user_toggles_it(tmp_path:
         assert not sidebar.display  # as the user left it
 
 
-async def test_the_status_line_names_the_profile_only_while_it_runs_its_own_model(
-    log_path: Path, tmp_path: Path
-) -> None:
+async def test_the_status_line_names_the_profile_only_while_it_runs_its_own_model(tmp_path: Path) -> None:
     cfg = AppConfig()
     cfg.profiles["mine"] = Profile(name="mine", engine=EngineSettings(model=str(tmp_path / "own")))
     replaced = copy.deepcopy(cfg.profiles["mine"])
     replaced.engine.model = str(tmp_path / "other")  # as `vllm-tui --profile mine --model …` runs it
     for profile, named in ((cfg.profiles["mine"], True), (replaced, False)):
-        app = VllmTuiApp(cfg, copy.deepcopy(profile), log_path, store_path=tmp_path / "chats.sqlite3")
-        app._fail_fast = False  # type: ignore[attr-defined]  # neither model exists: the load fails
+        app = make_engineless_app(tmp_path, cfg, copy.deepcopy(profile))  # neither model exists
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.pause(0.2)
             sampling = app.chat.query_one(StatusLine).sampling
@@ -474,21 +471,24 @@ async def test_keys_typed_right_after_enter_stay_in_the_prompt(
         await wait_until(pilot, lambda: not answer.streaming, what="answer finished")
 
 
-async def test_page_keys_scroll_the_chat_from_the_prompt(log_path: Path, tmp_path: Path) -> None:
-    from textual.containers import VerticalScroll
-
+def save_long_chat(tmp_path: Path, questions: list[str]) -> None:
+    """A chat several screens long in the store make_engineless_app opens: each question answered
+    in six short paragraphs."""
     from vllm_tui.store import ChatStore
 
-    store = tmp_path / "chats.sqlite3"
-    with ChatStore.open(store) as chats:
+    with ChatStore.open(tmp_path / "chats.sqlite3") as chats:
         chat = chats.create_chat()
-        for i in range(12):
-            chats.add_user_message(chat.id, f"question {i}")
+        for i, question in enumerate(questions):
+            chats.add_user_message(chat.id, question)
             answer = chats.begin_answer(chat.id, "tiny", "p", {})
             chats.finish_answer(answer, "complete", content="\n\n".join(f"line {i}.{j}" for j in range(6)))
-    profile = Profile(engine=EngineSettings(model=str(tmp_path / "no-model")))
-    app = VllmTuiApp(AppConfig(), profile, log_path, store_path=store)
-    app._fail_fast = False  # type: ignore[attr-defined]  # the model is missing: the load fails
+
+
+async def test_page_keys_scroll_the_chat_from_the_prompt(tmp_path: Path) -> None:
+    from textual.containers import VerticalScroll
+
+    save_long_chat(tmp_path, [f"question {i}" for i in range(12)])
+    app = make_engineless_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         log = app.chat.query_one("#log", VerticalScroll)
         await wait_until(pilot, lambda: log.max_scroll_y > 40, what="the chat restored")
@@ -503,23 +503,16 @@ async def test_page_keys_scroll_the_chat_from_the_prompt(log_path: Path, tmp_pat
         assert log.scroll_y == log.max_scroll_y
 
 
-async def test_a_search_hit_opens_its_chat_at_the_match(log_path: Path, tmp_path: Path) -> None:
+async def test_a_search_hit_opens_its_chat_at_the_match(tmp_path: Path) -> None:
     from textual.containers import VerticalScroll
 
     from vllm_tui.screens.chat_list import ChatListScreen
     from vllm_tui.store import ChatStore
 
-    store = tmp_path / "chats.sqlite3"
-    with ChatStore.open(store) as chats:
-        chat = chats.create_chat()
-        for i in range(12):
-            chats.add_user_message(chat.id, "how do volcanoes form?" if i == 2 else f"question {i}")
-            answer = chats.begin_answer(chat.id, "tiny", "p", {})
-            chats.finish_answer(answer, "complete", content="\n\n".join(f"line {i}.{j}" for j in range(6)))
+    save_long_chat(tmp_path, ["how do volcanoes form?" if i == 2 else f"question {i}" for i in range(12)])
+    with ChatStore.open(tmp_path / "chats.sqlite3") as chats:
         chats.create_chat()  # a newer, empty chat is the one the app opens
-    profile = Profile(engine=EngineSettings(model=str(tmp_path / "no-model")))
-    app = VllmTuiApp(AppConfig(), profile, log_path, store_path=store)
-    app._fail_fast = False  # type: ignore[attr-defined]  # the model is missing: the load fails
+    app = make_engineless_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.3)
         await pilot.press("f4")

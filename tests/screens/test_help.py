@@ -7,24 +7,16 @@ from pathlib import Path
 
 import yaml
 
-from tests.support import wait_until
+from tests.support import make_engineless_app, wait_until
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.commands import all_commands, help_rows
-from vllm_tui.config import AppConfig, EngineSettings, Profile, load_config
+from vllm_tui.config import AppConfig, load_config
 from vllm_tui.screens.help import HelpScreen
 from vllm_tui.widgets.prompt_input import PromptInput
 
 
 def make_app(tmp_path: Path, config: AppConfig | None = None, config_path: Path | None = None) -> VllmTuiApp:
-    profile = Profile(engine=EngineSettings(model=str(tmp_path / "no-model")))
-    app = VllmTuiApp(
-        config or AppConfig(),
-        profile,
-        tmp_path / "log.txt",
-        store_path=tmp_path / "chats.sqlite3",
-        config_path=config_path,
-    )
-    app._fail_fast = False  # type: ignore[attr-defined]
+    app: VllmTuiApp = make_engineless_app(tmp_path, config, config_path=config_path)
     return app
 
 

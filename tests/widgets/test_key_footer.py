@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.widgets._footer import FooterKey
 
-from tests.screens.test_help import make_app
+from tests.support import make_engineless_app
 from vllm_tui.widgets.key_footer import KeyFooter
 
 
@@ -16,7 +16,7 @@ def shown(app: object) -> list[str]:
 
 
 async def test_the_footer_drops_whole_keys_from_its_end(tmp_path: Path) -> None:
-    app = make_app(tmp_path)
+    app = make_engineless_app(tmp_path)
     async with app.run_test(size=(160, 24)) as pilot:
         await pilot.pause(0.3)
         wide = shown(app)
