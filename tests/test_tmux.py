@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Tmux:
-    def __init__(self, socket: Path, session: str) -> None:
+    def __init__(self, socket: Path, session: str, log: Path | None = None) -> None:
         self.base = ["tmux", "-S", str(socket)]
         self.session = session
+        self.log = log
+        """The app's log: its last lines go with a failure (what the app and vLLM said of it)."""
 
     def run(self, *args: str, stdin: bytes | None = None, timeout: float = 30) -> str:
         out = subprocess.run(
@@ -57,15 +59,26 @@ class Tmux:
                     return text
             if time.monotonic() > deadline:
                 stalled = f" ({stalls} captures got no answer within 5 s)" if stalls else ""
-                raise AssertionError(f"timed out waiting for {what}{stalled}; screen:\n{text}")
+                said = self.log_tail()
+                raise AssertionError(f"timed out waiting for {what}{stalled}; screen:\n{text}{said}")
             time.sleep(0.3)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        said = [
+            line
+            for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+            if "vllm_tui" in line or "chat.py" in line or "frontend.py" in line or "abort" in line
+        ]
+        return "\nthe app's log (its own lines and aborts):\n" + "\n".join(said[-lines:])
 
 
 @pytest.fixture
 def tmux_app(tiny_model: Path, tmp_path: Path) -> Iterator[tuple[Tmux, Path]]:
     socket = tmp_path / "tmux.sock"
-    tmux = Tmux(socket, "vt")
     env_dirs = {name: tmp_path / name for name in ("config", "data", "state", "cache")}
+    tmux = Tmux(socket, "vt", env_dirs["state"] / "vllm-tui" / "log" / "vllm-tui.log")
     for d in env_dirs.values():
         d.mkdir()
     env = (
@@ -106,6 +119,8 @@ def test_ask_stop_regenerate_copy_in_tmux(tmux_app: tuple[Tmux, Path]) -> None:
     tmux.keys("Enter")
     tmux.wait(lambda s: "Hello! This tiny" in s, 60, "answer streaming")
     tmux.keys("Escape")
+    # First the app's own word that the key arrived, then the engine's.
+    tmux.wait(lambda s: "stopping…" in s or "stopped" in s, 10, "the app to take esc")
     screen = tmux.wait(lambda s: "stopped" in s, 30, "stopped")
     assert "1,500 tokens" not in screen
 

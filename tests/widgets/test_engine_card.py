@@ -82,7 +82,6 @@ def test_failure_and_stop_clear_the_queue_and_a_reload_clears_the_failure() -> N
     assert engine_status_after(reloading, EngineStopped()).state is EngineState.STOPPED
 
 
-
 def test_stopping_ends_the_requests_until_the_engine_says_it_stopped() -> None:
     status = engine_status_after(EngineStatus(), EngineReady("m", 4096, 2.0))
     status = engine_status_after(status, TextDelta("a", "x"))

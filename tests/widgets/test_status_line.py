@@ -39,6 +39,9 @@ async def test_when_ready_the_sampling_values_stay_whole(width: int) -> None:
 async def test_while_generating_it_says_so() -> None:
     text = await shown(100, model="tiny", state="generating", stage=READY, sampling=SAMPLING)
     assert "generating" in text and "ready in" not in text
+    # Esc pressed: said at once, before the engine's "stopped" comes back.
+    text = await shown(100, model="tiny", state="stopping", stage=READY, sampling=SAMPLING)
+    assert "stopping…" in text and "generating" not in text
 
 
 async def test_while_loading_the_stage_and_its_bar_stay_whole() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import os
 import signal
 import threading
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from vllm_tui.config import EngineSettings
+
+log = logging.getLogger(__name__)
 
 PARENT_CHECK_SECONDS = 0.5
 """How often the watchdog looks whether the app is still this process's parent."""
@@ -258,6 +261,8 @@ class Frontend:
             self._start(command[1].request_id, self._generate(command[1]))
         elif kind == "stop":
             task = self._tasks.get(command[1])
+            # Logged: a stop that changes nothing (the answer had ended) is told from one lost.
+            log.info("stop %s: %s", command[1], "cancelling" if task is not None else "no such request")
             if task is not None:
                 task.cancel()
         elif kind == "raw":

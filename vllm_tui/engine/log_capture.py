@@ -10,6 +10,7 @@ a callback, which is how loading stages and a child's real error reach the UI.
 from __future__ import annotations
 
 import json
+import logging.config
 import os
 import threading
 from collections.abc import Callable
@@ -38,12 +39,17 @@ def route_vllm_logging(log_path: Path) -> None:
                 "formatter": "vllm",
             }
         },
-        "loggers": {"vllm": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+        # vllm_tui: the app's own few lines (a stop asked for and where it went), beside vLLM's.
+        "loggers": {
+            name: {"handlers": ["file"], "level": "INFO", "propagate": False} for name in ("vllm", "vllm_tui")
+        },
     }
     cfg_path = log_path.with_suffix(".logging.json")
     cfg_path.write_text(json.dumps(config))
     os.environ["VLLM_CONFIGURE_LOGGING"] = "1"
     os.environ["VLLM_LOGGING_CONFIG_PATH"] = str(cfg_path)
+    # Here at once (vLLM applies the file only where it is imported: the engine's processes).
+    logging.config.dictConfig(config)
 
 
 class LogFollower:

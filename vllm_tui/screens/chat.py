@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -99,6 +100,9 @@ class SaveFailed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+log = logging.getLogger(__name__)
 
 
 def _engine_name(profile: Profile) -> str:
@@ -567,7 +571,13 @@ class ChatScreen(MessageActions, Screen[None]):
 
     def action_stop(self) -> None:
         if self.current is not None and self.current.streaming and self.current_request is not None:
-            self.tui.engine_stop(self.current_request.request_id)
+            request_id = self.current_request.request_id
+            log.info("esc: stop %s", request_id)
+            self.tui.engine_stop(request_id)
+            # Said at once: the engine's "stopped" comes with its next output, a moment later.
+            status = self.query_one(StatusLine)
+            if status.state == "generating":
+                status.state = "stopping"
         elif not self.cancel_edit() and not isinstance(self.focused, PromptInput):
             # Idle: esc leaves a selected message (or the sidebar) for the prompt.
             self.action_focus_prompt()
@@ -725,5 +735,5 @@ class ChatScreen(MessageActions, Screen[None]):
         self.current_request = None
         self.continue_base = None
         status = self.query_one(StatusLine)
-        if status.state == "generating":
+        if status.state in ("generating", "stopping"):
             status.state = "ready"

@@ -12,7 +12,7 @@ _BAR = 12
 class StatusLine(Static):
     model: reactive[str] = reactive("")
     state: reactive[str] = reactive("starting")
-    """starting | loading | ready | generating | failed | stopped"""
+    """starting | loading | ready | generating | stopping | failed | stopped"""
     stage: reactive[str] = reactive("")
     fraction: reactive[float | None] = reactive(None)
     sampling: reactive[str] = reactive("")
@@ -21,6 +21,7 @@ class StatusLine(Static):
         icon = {
             "ready": ("●", "green"),
             "generating": ("◉", "cyan"),
+            "stopping": ("◉", "yellow"),
             "failed": ("✗", "red"),
             "loading": ("◌", "yellow"),
             "starting": ("◌", "yellow"),
@@ -36,8 +37,9 @@ class StatusLine(Static):
             if self.fraction is not None:
                 filled = round(self.fraction * _BAR)
                 middle.append(f"  {'█' * filled}{'░' * (_BAR - filled)} {self.fraction * 100:3.0f}%")
-        elif self.state == "generating":
-            middle.append("generating", style=icon[1])  # the stage still says "ready in …"
+        elif self.state in ("generating", "stopping"):
+            # The stage still says "ready in …".
+            middle.append("generating" if self.state == "generating" else "stopping…", style=icon[1])
         else:
             middle.append(self.stage or self.state, style=icon[1])
         tail = Text(self.sampling, style="dim")
