@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Input
 
 from tests.support import wait_until
@@ -122,3 +123,29 @@ async def test_a_pick_that_cannot_load_keeps_the_running_engine(
         assert app.chat.engine_ready and app.engine is app_engine
         assert app.profile.engine.model == profile.engine.model
         assert any(n.title == "Model not found" for n in app._notifications)
+
+
+async def test_a_settings_model_that_cannot_load_keeps_the_running_engine(
+    app_engine: Any, log_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Hub id, offline and not in the cache (a missing path the settings form refuses itself).
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    app, profile = on_stored_profile(app_engine, log_path, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings shown")
+        await pilot.pause(0.3)
+        app.screen.query_one("#field-engine-model", Input).value = "nobody/not-a-model"
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+s")
+        await wait_until(
+            pilot,
+            lambda: any("not in the local Hugging Face cache" in str(n.message) for n in app._notifications),
+            what="the reason",
+        )
+        # As with F3: checked before the engine is stopped for it.
+        assert app.chat.engine_ready and app.engine is app_engine
+        assert app.profile.engine.model == profile.engine.model
+        assert any("F2 to change it" in str(n.message) for n in app._notifications)

@@ -67,7 +67,11 @@ class ProfileActions(App[None]):
             if result.saved_as:
                 self.config.profiles[result.saved_as] = copy.deepcopy(result.profile)
                 self._save_config(f"Saved as profile {result.saved_as}")
-            self.run_worker(self.apply_profile(result.profile, reload=result.engine_changed), group="profile")
+            if result.engine_changed:
+                # Checked as F3's choice is: a mistyped model must not cost the loaded one.
+                self.run_worker(self.switch_to(result.profile, retry="F2 to change it"), group="profile")
+            else:
+                self.run_worker(self.apply_profile(result.profile, reload=False), group="profile")
 
         screen = SettingsScreen(
             self.config,
@@ -108,9 +112,10 @@ class ProfileActions(App[None]):
         )
         self.push_screen(screen, done)
 
-    async def switch_to(self, profile: Profile) -> None:
-        """F3's choice. What fails at once (a path that is not there, a Hub id not cached while
-        offline) is found before the running engine is stopped for it: a reload costs minutes."""
+    async def switch_to(self, profile: Profile, retry: str = "F3 to choose again") -> None:
+        """F3's choice, or F2's engine change. What fails at once (a path that is not there, a Hub
+        id not cached while offline) is found before the running engine is stopped for it: a reload
+        costs minutes."""
         if profile.kind != "remote" and self.chat.engine_ready:
             from vllm_tui.engine.preflight import preflight
 
@@ -118,7 +123,7 @@ class ProfileActions(App[None]):
             if problem is not None:
                 title, reason, _advice = problem
                 self.notify(
-                    f"{reason}\n{self.profile.engine.model} stays loaded. F3 to choose again.",
+                    f"{reason}\n{self.profile.engine.model} stays loaded. {retry}.",
                     title=title,
                     severity="error",
                     timeout=10,
