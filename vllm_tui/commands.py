@@ -104,12 +104,18 @@ def all_commands(app: VllmTuiApp) -> list[Command]:
 
     # A message's own actions only while one is selected: without one they could only say so.
     selected = isinstance(app.chat.focused, (UserMessage, AssistantMessage))
+    # Keeping a sample only while the chat shows a group of them.
+    samples = bool(app.chat.query(SamplesView))
     commands = [
         *_section(app, "App", app, "app", hidden=_NOT_COMMANDS),
         *_section(app, "Chat", app.chat, "chat", hidden=_NOT_COMMANDS),
         *_section(app, "Prompt", PromptInput, "chat", hidden=_NOT_COMMANDS | {"submit", "newline"}),
         *(_section(app, "Selected message", UserMessage, "chat") if selected else ()),
-        *_section(app, "Samples", SamplesView, "chat", hidden=frozenset({"switch(-1)", "switch(1)"})),
+        *(
+            _section(app, "Samples", SamplesView, "chat", hidden=frozenset({"switch(-1)", "switch(1)"}))
+            if samples
+            else ()
+        ),
         *_EXTRA,
     ]
     return commands

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.app import App
-from textual.theme import Theme
+from textual.command import DiscoveryHit, Hit, Hits
+from textual.theme import Theme, ThemeProvider
 
 if TYPE_CHECKING:
     from vllm_tui.config import AppConfig
@@ -55,6 +56,12 @@ class LooksAndKeys(App[None]):
         self.config.ui.theme = theme.name
         self._save_config(f"Theme {theme.name} saved")
 
+    def search_themes(self) -> None:
+        """Textual's theme list, with the theme in use marked (its own list does not say which)."""
+        from textual.command import CommandPalette
+
+        self.push_screen(CommandPalette(providers=[_MarkedThemes], placeholder="Search for themes…"))
+
     def action_help(self) -> None:
         from vllm_tui.screens.help import HelpScreen
 
@@ -90,3 +97,24 @@ def _hint_marker() -> Path:
     from vllm_tui.config import state_dir
 
     return state_dir() / "tmux-escape-time-hint"
+
+
+class _MarkedThemes(ThemeProvider):
+    """Each theme by name; the one in use says so, and is listed first."""
+
+    async def discover(self) -> Hits:
+        current = self.app.theme
+        commands = sorted(self.commands, key=lambda command: command[0] != current)
+        for name, callback in commands:
+            marked = f"{name}  ● current" if name == current else name
+            yield DiscoveryHit(marked, callback, text=name)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        current = self.app.theme
+        for name, callback in self.commands:
+            if (match := matcher.match(name)) > 0:
+                shown = matcher.highlight(name)
+                if name == current:
+                    shown = shown.append("  ● current")
+                yield Hit(match, shown, callback, text=name)

@@ -61,7 +61,8 @@ async def test_keymap_from_config_remaps_and_help_shows_it(tmp_path: Path) -> No
 
 
 async def test_palette_lists_every_action(tmp_path: Path) -> None:
-    from vllm_tui.widgets.message import UserMessage
+    from vllm_tui.widgets.message import AssistantMessage, UserMessage
+    from vllm_tui.widgets.samples import SamplesView
 
     message_only = ("Copy", "Edit", "Continue", "Delete")
     app = make_app(tmp_path)
@@ -85,6 +86,12 @@ async def test_palette_lists_every_action(tmp_path: Path) -> None:
         # Not Textual's focus keys, nor a message's actions while no message is selected (they
         # could only say "select a message first").
         assert not {"Focus Next", "Focus Previous", "Copy selected text", *message_only} & set(commands)
+        # Keeping a sample only where the chat shows a group of samples.
+        assert "Keep this one" not in commands
+        group = SamplesView([AssistantMessage("m", "r", sample=i) for i in range(2)])
+        await app.chat.query_one("#log").mount(group)
+        await pilot.pause()
+        assert "Keep this one" in {c.description for c in all_commands(app)}
         message = UserMessage("a question")
         await app.chat.query_one("#log").mount(message)
         message.focus()
@@ -145,3 +152,19 @@ async def test_keys_typed_right_behind_a_screen_key_reach_that_screen(tmp_path: 
         await pilot.press("f2", "f3")
         await pilot.pause(0.3)
         assert [type(s).__name__ for s in app.screen_stack] == ["ChatScreen", "SettingsScreen"]
+
+
+async def test_the_theme_list_marks_the_theme_in_use(tmp_path: Path) -> None:
+    from textual.command import CommandPalette
+    from textual.widgets import OptionList
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_change_theme()
+        await wait_until(pilot, lambda: bool(app.screen.query(OptionList)), what="theme list")
+        assert isinstance(app.screen, CommandPalette)
+        options = app.screen.query_one(OptionList)
+        await wait_until(pilot, lambda: options.option_count > 3, what="themes listed")
+        shown = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert shown[0] == "vllm-dark  ● current"
+        assert sum("current" in s for s in shown) == 1
