@@ -77,7 +77,7 @@ def test_an_unexpected_exception_in_one_field_blanks_only_that_field(
 @pytest.mark.parametrize(
     ("error", "status", "words"),
     [
-        (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, PanelStatus.LIBRARY_NOT_FOUND, "libnvidia-ml.so.1"),
+        (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, PanelStatus.LIBRARY_NOT_FOUND, "No NVIDIA driver"),
         (pynvml.NVML_ERROR_DRIVER_NOT_LOADED, PanelStatus.NO_DRIVER, "driver is not loaded"),
         (pynvml.NVML_ERROR_NO_PERMISSION, PanelStatus.NO_PERMISSION, "/dev/nvidia"),
         (pynvml.NVML_ERROR_UNKNOWN, PanelStatus.ERROR, "Unknown Error"),

@@ -91,7 +91,7 @@ async def test_unsupported_fields_show_na() -> None:
 @pytest.mark.parametrize(
     ("error", "title", "words"),
     [
-        (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, "NVML library not found", "libnvidia-ml.so.1"),
+        (pynvml.NVML_ERROR_LIBRARY_NOT_FOUND, "NVML library not found", "No NVIDIA driver"),
         (pynvml.NVML_ERROR_DRIVER_NOT_LOADED, "no NVIDIA driver", "lsmod"),
     ],
 )

@@ -205,8 +205,8 @@ def classify_failure(exc: BaseException) -> tuple[PanelStatus, str]:
     if code == nvml.NVML_ERROR_LIBRARY_NOT_FOUND:
         return (
             PanelStatus.LIBRARY_NOT_FOUND,
-            "libnvidia-ml.so.1 could not be loaded: no NVIDIA driver is installed here, or the container "
-            "was started without the NVIDIA runtime.",
+            # Short: on a machine that only attaches to a server this card stays in the sidebar.
+            "No NVIDIA driver here (or a container without the NVIDIA runtime).",
         )
     if code == nvml.NVML_ERROR_DRIVER_NOT_LOADED:
         return (
