@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.content import Content
 from textual.events import Unmount
 from textual.message import Message
 
@@ -469,6 +470,22 @@ async def test_keys_typed_right_after_enter_stay_in_the_prompt(
         assert app.query_one(PromptInput).text == "second"
         answer = app.query_one(AssistantMessage)
         await wait_until(pilot, lambda: not answer.streaming, what="answer finished")
+
+
+async def test_the_prompt_names_the_open_chat(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3")
+    async with app.run_test(size=(100, 30)) as pilot:
+        prompt = app.query_one(PromptInput)
+        assert str(prompt.border_subtitle) == "new chat"
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await type_and_send(pilot, "What is a [tensor]?")  # not markup
+        await wait_until(pilot, lambda: bool(app.query(UserMessage)), what="prompt sent")
+        # Shown as typed, not read as markup.
+        assert Content.from_markup(str(prompt.border_subtitle)).plain == "What is a [tensor]?"
+        answer = app.query_one(AssistantMessage)
+        await wait_until(pilot, lambda: not answer.streaming, what="answer finished")
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: str(prompt.border_subtitle) == "new chat", what="a new chat")
 
 
 def save_long_chat(tmp_path: Path, questions: list[str]) -> None:

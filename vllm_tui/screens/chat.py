@@ -11,6 +11,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -205,6 +206,7 @@ class ChatScreen(MessageActions, Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#log", VerticalScroll).anchor()
         self.query_one(PromptInput).focus()
+        self.show_chat_title()
         status = self.query_one(StatusLine)
         status.model = self.tui.profile.engine.model
         self.refresh_sampling()
@@ -231,6 +233,7 @@ class ChatScreen(MessageActions, Screen[None]):
         try:
             await self._load_chat(chat_id, show)
         finally:
+            self.show_chat_title()
             # Once it is drawn: the chat shown now lives on, the one removed is garbage.
             self.call_after_refresh(settle)
 
@@ -331,6 +334,18 @@ class ChatScreen(MessageActions, Screen[None]):
         log.scroll_to_widget(holder or target, top=True, animate=False, immediate=True)
         target.focus(scroll_visible=False)
 
+    def show_chat_title(self) -> None:
+        """The prompt's lower border names the chat it adds to: its title (the first prompt's words,
+        or the name given with F4 r), or "new chat" until the first prompt is saved."""
+        title = ""
+        if self.store is not None and self.chat_id is not None:
+            try:
+                chat = self.store.chat(self.chat_id)
+            except StoreError:
+                chat = None
+            title = chat.title if chat is not None else ""
+        self.query_one(PromptInput).border_subtitle = Content(title or "new chat")
+
     def _save_streaming(self) -> None:
         """Once a second: save the text streamed so far, so a crash or a dropped link loses little."""
         store = self.store
@@ -400,6 +415,8 @@ class ChatScreen(MessageActions, Screen[None]):
             if self.chat_id is None:
                 self.chat_id = store.create_chat().id
             user_id = store.add_user_message(self.chat_id, text) if text is not None else None
+            if text is not None:
+                self.show_chat_title()  # a new chat takes its title from its first prompt
             answers: list[int | None] = [
                 store.begin_answer(
                     self.chat_id,
@@ -439,6 +456,7 @@ class ChatScreen(MessageActions, Screen[None]):
         from vllm_tui.screens.chat_list import ChatListResult, ChatListScreen
 
         def chosen(result: ChatListResult | None) -> None:
+            self.show_chat_title()  # renamed there, perhaps
             if result is None:
                 return
             if self.chat_id is not None and self.chat_id in result.deleted:
