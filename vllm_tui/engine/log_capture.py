@@ -39,9 +39,12 @@ def route_vllm_logging(log_path: Path) -> None:
                 "formatter": "vllm",
             }
         },
-        # vllm_tui: the app's own few lines (a stop asked for and where it went), beside vLLM's.
+        # vllm_tui: the app's own few lines (a stop asked for and where it went), beside vLLM's. It
+        # propagates (a handler up the chain, pytest's, sees them too); having a handler of its own,
+        # its records never reach logging's last-resort print to stderr.
         "loggers": {
-            name: {"handlers": ["file"], "level": "INFO", "propagate": False} for name in ("vllm", "vllm_tui")
+            "vllm": {"handlers": ["file"], "level": "INFO", "propagate": False},
+            "vllm_tui": {"handlers": ["file"], "level": "INFO", "propagate": True},
         },
     }
     cfg_path = log_path.with_suffix(".logging.json")
