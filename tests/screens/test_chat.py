@@ -544,3 +544,23 @@ async def test_a_search_hit_opens_its_chat_at_the_match(tmp_path: Path) -> None:
         assert isinstance(hit, UserMessage) and "volcanoes" in hit.text
         # In view, near its top: it used to open at the chat's end, the match far above.
         assert log.region.y <= hit.region.y < log.region.y + 5, (hit.region, log.region)
+
+
+async def test_toasts_stand_left_of_the_sidebar(tmp_path: Path) -> None:
+    from textual.widgets._toast import Toast
+
+    app = make_engineless_app(tmp_path)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await pilot.pause(0.3)
+        sidebar = app.chat.query_one("#sidebar")
+        assert sidebar.display
+        app.notify("Loading deepseek-ai/DeepSeek-R1-Distill-Qwen-32B…")
+        await wait_until(pilot, lambda: bool(app.chat.query(Toast)), what="toast shown")
+        await pilot.pause(0.1)
+        # Over the engine card it hid the load's progress.
+        edge = sidebar.region.x
+        assert app.chat.query_one(Toast).region.right <= edge
+        await pilot.press("f10")  # the sidebar hidden: toasts go back to the right edge
+        app.notify("Thinking shown")
+        await pilot.pause(0.3)
+        assert max(t.region.right for t in app.chat.query(Toast)) > edge

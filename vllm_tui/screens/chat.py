@@ -637,12 +637,16 @@ class ChatScreen(MessageActions, Screen[None]):
         """At start and on resize, until the user toggles it (F10): below 100 columns the log needs
         the sidebar's 32 columns; `ui.sidebar: false` in config.yaml hides it."""
         if not self._sidebar_chosen:
-            self.query_one("#sidebar").display = self.tui.config.ui.sidebar and width >= 100
+            self._show_sidebar(self.tui.config.ui.sidebar and width >= 100)
 
     def action_toggle_sidebar(self) -> None:
         self._sidebar_chosen = True
-        sidebar = self.query_one("#sidebar")
-        sidebar.display = not sidebar.display
+        self._show_sidebar(not self.query_one("#sidebar").display)
+
+    def _show_sidebar(self, shown: bool) -> None:
+        self.query_one("#sidebar").display = shown
+        # Toasts then stand left of it (chat.tcss), over the log, not over the engine card.
+        self.set_class(shown, "-sidebar")
 
     # --- engine events -------------------------------------------------------------------------
 
