@@ -9,6 +9,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
+from vllm_tui.widgets.key_footer import KeyFooter
+
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
@@ -38,6 +40,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm-dialog"):
             yield Label(self._question, markup=False)
             yield Label("[b]y[/b] yes   [b]n[/b] no", classes="dim")
+        yield KeyFooter()  # not the footer of the screen below, whose keys do nothing here
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from vllm_tui.commands import help_rows
+from vllm_tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from vllm_tui.app import VllmTuiApp
@@ -26,10 +27,10 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > VerticalScroll {
         width: 90;
         max-width: 100%;
-        /* Down to the row above the footer: a shorter box left the prompt's bottom border showing
-           just under its own, a doubled border. */
+        /* Down to its own footer: a shorter box left the prompt's bottom border showing just under
+           its own, a doubled border. */
         height: 1fr;
-        margin: 1 0;
+        margin: 1 0 0 0;
         border: round $primary;
         border-title-color: $primary;
         background: $surface;
@@ -76,3 +77,4 @@ class HelpScreen(ModalScreen[None]):
                 markup=False,
                 classes="help-footer",
             )
+        yield KeyFooter()  # its own: the chat's, below, offered keys that do nothing here

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from vllm_tui.model_info import GB, hf_hub_cache_dir, looks_like_hf_id, runs_as_stored, same_model
+from vllm_tui.widgets.key_footer import KeyFooter
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -174,10 +175,12 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-dialog"):
-            yield Label("Choose a model or profile", id="picker-title")
+            yield Label("Choose a model or profile · enter loads it · esc cancels", id="picker-title")
             yield Input(placeholder="filter, or a path / org/name", id="picker-filter")
             yield OptionList(id="picker-options")
             yield Static("Scanning the Hugging Face cache…", id="picker-status")
+        # Its own keys: below a dialog the chat's footer offered keys that do nothing here.
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._rebuild()
