@@ -564,3 +564,51 @@ async def test_toasts_stand_left_of_the_sidebar(tmp_path: Path) -> None:
         app.notify("Thinking shown")
         await pilot.pause(0.3)
         assert max(t.region.right for t in app.chat.query(Toast)) > edge
+
+
+async def test_deleting_the_chat_an_answer_streams_into_stops_it_quietly(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    from vllm_tui.screens.chat_list import ChatListScreen
+
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=1500)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await type_and_send(pilot, "hello")
+        answer = await wait_until_streaming(pilot, app)
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatListScreen), what="chat list")
+        await pilot.press("d")
+        await pilot.pause(0.2)
+        await pilot.press("y")
+        # Stopped while the list is still open: its rows are gone, so nothing more is saved.
+        await wait_until(pilot, lambda: not answer.streaming, what="answer stopped")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.chat, what="list closed")
+        await wait_until(pilot, lambda: not app.query(AssistantMessage), what="a new chat")
+        await pilot.pause(1.5)  # past a streaming save
+        said = [str(n.message) for n in app._notifications]
+        assert not [s for s in said if "Could not save" in s or "was stopped" in s], said
+        assert app.chat.chat_id is None and app.chat.query_one(StatusLine).state == "ready"
+
+
+async def wait_until_streaming(pilot: Any, app: VllmTuiApp) -> AssistantMessage:
+    await wait_until(pilot, lambda: bool(app.query(AssistantMessage)), what="answer begun")
+    answer = app.query_one(AssistantMessage)
+    await wait_until(pilot, lambda: "Hello" in answer.answer_text, what="answer streaming")
+    assert answer.streaming
+    return answer
+
+
+async def test_leaving_a_chat_mid_answer_says_the_answer_was_stopped(
+    app_engine: Any, log_path: Path, tmp_path: Path
+) -> None:
+    app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=1500)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+        await type_and_send(pilot, "hello")
+        answer = await wait_until_streaming(pilot, app)
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: not app.query(AssistantMessage), what="a new chat")
+        assert not answer.streaming and answer.error is not None
+        assert any("was stopped and kept" in str(n.message) for n in app._notifications)

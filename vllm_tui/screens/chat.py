@@ -243,6 +243,11 @@ class ChatScreen(MessageActions, Screen[None]):
             # and store it as final now (a row left "streaming" is repaired only at the next launch).
             self.action_stop()
             self._close_turn("another chat was opened")
+            self.notify(
+                "The answer in progress was stopped and kept as far as it got "
+                "(in its chat: alt+g continues it).",
+                timeout=6,
+            )
         log = self.query_one("#log", VerticalScroll)
         await log.remove_children()
         self.history.clear()
@@ -466,7 +471,19 @@ class ChatScreen(MessageActions, Screen[None]):
             elif result.action == "new":
                 self.run_worker(self.load_chat(None), group="load-chat")
 
-        self.app.push_screen(ChatListScreen(self.store, self.chat_id), chosen)
+        self.app.push_screen(ChatListScreen(self.store, self.chat_id, self._chat_deleted), chosen)
+
+    def _chat_deleted(self, chat_id: int) -> None:
+        """F4 deleted a chat. If it is the open one, an answer streaming into it stops now, not when
+        the list closes: its rows are gone, so nothing more of it is saved (each save failed, with a
+        toast naming a message id)."""
+        if chat_id != self.chat_id:
+            return
+        for message in self.turn:
+            message.stored_id = None
+        if self.current is not None and self.current.streaming:
+            self.action_stop()
+            self._close_turn("its chat was deleted")
 
     def show_stopping(self, next_profile: Profile | None) -> None:
         """The engine is being stopped (vLLM takes seconds to let go of its GPUs) to start the one of

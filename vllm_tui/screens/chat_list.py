@@ -101,10 +101,17 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     | escape | Leave search, renaming or exporting; otherwise close the list. |
     """
 
-    def __init__(self, store: ChatStore, current_chat_id: int | None = None) -> None:
+    def __init__(
+        self,
+        store: ChatStore,
+        current_chat_id: int | None = None,
+        on_delete: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
         self.current_chat_id = current_chat_id
+        self._on_delete = on_delete
+        """Told at once of each chat deleted (the chat screen stops an answer streaming into it)."""
         self.mode: Mode = "list"
         self._chats: dict[str, Chat] = {}
         self._hits: dict[str, SearchHit] = {}
@@ -370,6 +377,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         try:
             if self.store.delete_chat(chat.id):
                 self._deleted.append(chat.id)
+                if self._on_delete is not None:
+                    self._on_delete(chat.id)
         except StoreError as exc:
             self.notify(exc.advice, title=exc.title, severity="error")
         self.reload()
