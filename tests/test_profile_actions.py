@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
@@ -149,3 +149,32 @@ async def test_a_settings_model_that_cannot_load_keeps_the_running_engine(
         assert app.chat.engine_ready and app.engine is app_engine
         assert app.profile.engine.model == profile.engine.model
         assert any("F2 to change it" in str(n.message) for n in app._notifications)
+
+
+async def test_deleting_the_running_profile_leaves_it_unnamed(tmp_path: Path) -> None:
+    from tests.support import make_engineless_app
+    from vllm_tui.config import EngineSettings
+
+    cfg = AppConfig()
+    cfg.profiles["mine"] = Profile(name="mine", engine=EngineSettings(model=str(tmp_path / "own")))
+    app = make_engineless_app(tmp_path, cfg, copy.deepcopy(cfg.profiles["mine"]), tmp_path / "config.yaml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        status = app.chat.query_one(StatusLine)
+        assert status.sampling.endswith(" · mine")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings shown")
+        await pilot.pause(0.3)
+        await pilot.press("f8")
+        await pilot.pause(0.3)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.screen is app.chat, what="settings closed")
+        await pilot.pause(0.2)
+        # The session still runs it, but no longer as a profile: not named, not brought back.
+        assert "mine" not in cfg.profiles and not status.sampling.endswith(" · mine")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings again")
+        await pilot.pause(0.3)
+        title = app.screen.query_one("#settings-title", Static).render()
+        assert "no saved profile (mine was deleted)" in str(title)
+        assert "mine" not in cfg.profiles

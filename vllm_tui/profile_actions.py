@@ -50,8 +50,9 @@ class ProfileActions(App[None]):
     def action_settings(self) -> None:
         from vllm_tui.screens.settings import SettingsResult, SettingsScreen
 
-        if self.profile.name not in self.config.profiles:
-            self.config.profiles[self.profile.name] = copy.deepcopy(self.profile)
+        name = self.profile.name
+        if name not in self.config.profiles and name not in self.config.deleted_profiles:
+            self.config.profiles[name] = copy.deepcopy(self.profile)
 
         def done(result: SettingsResult | None) -> None:
             if result is None:
@@ -63,6 +64,7 @@ class ProfileActions(App[None]):
                 if self.config.default_profile == result.deleted:
                     self.config.default_profile = next(iter(self.config.profiles))
                 self._save_config(f"Profile {result.deleted} deleted")
+                self.chat.refresh_sampling()  # the status line no longer names it
                 return
             if result.saved_as:
                 self.config.profiles[result.saved_as] = copy.deepcopy(result.profile)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from textual import events, on, work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.markup import escape
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
@@ -309,7 +310,7 @@ class SettingsScreen(Screen[SettingsResult | None]):
                 break
 
     def compose(self) -> ComposeResult:
-        yield Static(f"Settings · profile [b]{self._profile_name}[/b]", id="settings-title")
+        yield Static(self._title(), id="settings-title")
         with Horizontal(id="settings-body"):
             with VerticalScroll(id="settings-form"):
                 yield from self._group("profile")
@@ -563,7 +564,18 @@ class SettingsScreen(Screen[SettingsResult | None]):
             ProfileNameScreen(set(self._config.profiles), f"{self._profile_name}-copy"), saved
         )
 
+    def _title(self) -> Content:
+        if self._profile_name in self._config.profiles:
+            return Content.assemble("Settings · profile ", (self._profile_name, "bold"))
+        # Deleted while it ran: what runs is kept, as no profile's (ctrl+n saves it as one).
+        return Content.assemble(
+            "Settings · ", ("no saved profile", "bold"), f" ({self._profile_name} was deleted)"
+        )
+
     def action_delete_profile(self) -> None:
+        if self._profile_name not in self._config.profiles:
+            self.notify(f"Profile {self._profile_name} is deleted already.", severity="warning")
+            return
         if len(self._config.profiles) <= 1:
             self.notify("The last profile cannot be deleted.", severity="warning")
             return
