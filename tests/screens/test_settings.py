@@ -339,3 +339,18 @@ async def test_a_narrow_terminal_puts_the_side_panel_under_the_form(hf_cache: Pa
         assert wide.screen.has_class("-wide")
         form, side = wide.screen.query_one("#settings-form"), wide.screen.query_one("#settings-side")
         assert side.region.x >= form.region.right  # beside the form, as before
+
+
+async def test_notes_say_before_apply_that_an_engine_change_restarts_the_engine(hf_cache: Path) -> None:
+    app = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", [80 * GB])
+    async with app.run_test(size=(140, 50)) as pilot:
+        await wait_until(pilot, lambda: screen(app).model_info is not None)
+        notes = app.screen.query_one("#notes", Static)
+        await tab_to(pilot, "field-sampling-temperature")
+        await pilot.press("ctrl+u", *"0.3")
+        await pilot.pause()
+        assert "restarts the engine" not in str(notes.content)  # sampling applies to the next message
+        await tab_to(pilot, "field-engine-max-model-len")
+        await pilot.press("ctrl+u", *"1024")
+        await pilot.pause()
+        assert "Applying restarts the engine" in str(notes.content)

@@ -410,6 +410,9 @@ class SettingsScreen(Screen[SettingsResult | None]):
                 lines.append(f"[$error]{_SPEC_BY_PATH[path].label}[/]: {escape(message)}")
         for path, message in warnings.items():
             lines.append(f"[$warning]{path.rsplit('.', 1)[-1]}[/]: {escape(message)}")
+        if _engine_differs(self.candidate, self._original):
+            # Said before ctrl+s: a sampling change applies at once, this one costs the model's load.
+            lines.append("[$accent]Applying restarts the engine[/] with these settings (the chat is kept).")
         notes = self.query_one("#notes", Static)
         notes.update("\n".join(lines) or "No warnings.")
 
