@@ -194,8 +194,12 @@ async def test_export_writes_markdown(
         assert "The Moon pulls the oceans." in expected.read_text(encoding="utf-8")
         assert any(str(expected) in str(n.message) for n in app._notifications)
 
-        # A typed path is used as given.
+        # A typed path is used as given; a folder that is not there is made only once confirmed.
         await pilot.press("e", "ctrl+u", *"notes/tides.md", "enter")
+        await wait_until(pilot, lambda: screen.mode == "confirm")
+        question = str(screen.query_one("#chat-list-confirm", Static).render())
+        assert f"{tmp_path / 'notes'} does not exist. Create it?" in question
+        await pilot.press("y")
         await wait_until(pilot, (tmp_path / "notes" / "tides.md").exists)
         assert screen.mode == "list" and not app.results
 
@@ -208,6 +212,13 @@ async def test_export_writes_markdown(
     async with app.run_test() as pilot:
         await pilot.press("e")
         assert _screen(app).edit_input.value == str(tmp_path / "notes" / expected.name)
+        # A bare name goes into that folder, not into the directory the app was started from.
+        await pilot.press("ctrl+u", *"bare.md", "enter")
+        await wait_until(pilot, (tmp_path / "notes" / "bare.md").exists)
+        # No name at all before the extension: refused, nothing written.
+        await pilot.press("e", "ctrl+u", *".md", "enter")
+        await wait_until(pilot, lambda: any("not a file name" in str(n.message) for n in app._notifications))
+        assert not (tmp_path / "notes" / ".md").exists()
 
 
 async def test_empty_store(tmp_path: Path) -> None:

@@ -268,7 +268,29 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 self.store.rename_chat(chat.id, event.value)
                 self.reload(select=chat.id)
             elif mode == "export":
-                target = resolve_export_path(chat, event.value.strip() or load_export_dir())
+                folder = load_export_dir()
+                target = resolve_export_path(chat, event.value.strip() or folder, folder)
+                if target.name.startswith(".") and target.suffix == "":  # ".md": no name before it
+                    self.notify(
+                        f"{target.name} is not a file name: give one (chat.md), or a folder.",
+                        title="Not exported",
+                        severity="error",
+                    )
+                    return
+                if not target.parent.is_dir():
+                    # A mistyped folder would be made, and then remembered for the next export.
+                    self._ask(
+                        Content.assemble(
+                            (str(target.parent), "bold"),
+                            " does not exist. Create it?  ",
+                            ("y", "bold"),
+                            " create  ",
+                            ("n", "bold"),
+                            " cancel",
+                        ),
+                        partial(self._export, chat, target),
+                    )
+                    return
                 if target.exists():
                     self._ask(
                         Content.assemble(

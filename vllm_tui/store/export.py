@@ -19,9 +19,14 @@ def export_filename(chat: Chat) -> str:
     return f"chat-{chat.id}-{slug or 'untitled'}.md"
 
 
-def resolve_export_path(chat: Chat, path: Path | str | None) -> Path:
-    """A directory (or nothing: the current one) gets a name made from the title; a file path is kept."""
-    target = Path(path).expanduser() if path not in (None, "") else Path.cwd()
+def resolve_export_path(chat: Chat, path: Path | str | None, base: Path | None = None) -> Path:
+    """A directory (or nothing: `base`) gets a name made from the title; a file path is kept. A
+    relative path is taken from `base` (the folder the export box showed), not from wherever the app
+    was started. `base` defaults to the current directory."""
+    folder = base if base is not None else Path.cwd()
+    target = Path(path).expanduser() if path not in (None, "") else folder
+    if not target.is_absolute():
+        target = folder / target
     if target.is_dir() or str(path).endswith(("/", "\\")):
         return target / export_filename(chat)
     return target
