@@ -52,6 +52,15 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def no_draft_left(isolated_user_dirs: Path) -> None:
+    """Each test starts with an empty prompt: a prompt one test left unsent would be restored into
+    the next test's app (the app keeps it across restarts, in the shared state dir)."""
+    from vllm_tui.config import state_dir
+
+    (state_dir() / "draft.txt").unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Scripted R1-Distill-Qwen architecture (head_dim 64): thinks, `</think>`, then answers in a loop."""

@@ -292,6 +292,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
 
     async def action_quit(self) -> None:
         self._save_partial_answer()
+        if self.chat.mounted:
+            self.chat.save_draft(now=True)  # what was typed and not sent is there at the next start
         if self._quitting:
             self.run_worker(self._force_quit(), group="force-quit", exclusive=True)
             return
@@ -378,6 +380,8 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             # once; cli.main ends the engine processes after the app has exited.
             self._quitting = True
             self._save_partial_answer()
+            if self.chat.mounted:
+                self.chat.save_draft(now=True)
             self.exit()
             return
         if self._quitting:

@@ -1,5 +1,5 @@
-"""What the user picked last, kept in the state dir: local model paths (for the model picker) and the
-folder chats were last exported to."""
+"""What the user picked last, kept in the state dir: local model paths (for the model picker), the
+folder chats were last exported to, and the prompt typed but not sent."""
 
 from __future__ import annotations
 
@@ -60,3 +60,31 @@ def remember_export_dir(folder: Path) -> None:
         path.write_text(str(folder.resolve()), encoding="utf-8")
     except OSError:
         pass  # the next export starts in the current directory again
+
+
+def _draft_path() -> Path:
+    return state_dir() / "draft.txt"
+
+
+def load_draft() -> str:
+    """The prompt left unsent when the app last ended (quit, crash, a dropped link), or ""."""
+    try:
+        return _draft_path().read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def save_draft(text: str) -> None:
+    """Keep `text` as the unsent prompt ("" forgets it). Written whole, then renamed into place, so a
+    crash mid-write leaves the previous draft, not half of this one."""
+    path = _draft_path()
+    try:
+        if not text:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only state dir: the draft is simply not kept

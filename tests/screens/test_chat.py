@@ -612,3 +612,26 @@ async def test_leaving_a_chat_mid_answer_says_the_answer_was_stopped(
         await wait_until(pilot, lambda: not app.query(AssistantMessage), what="a new chat")
         assert not answer.streaming and answer.error is not None
         assert any("was stopped and kept" in str(n.message) for n in app._notifications)
+
+
+async def test_a_prompt_left_unsent_is_back_after_a_restart(tmp_path: Path) -> None:
+    app = make_engineless_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press(*"half a question")
+        await pilot.pause(1.3)  # saved within a second, as a crash would find it
+    again = make_engineless_app(tmp_path)
+    async with again.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        prompt = again.query_one(PromptInput)
+        assert prompt.text == "half a question"
+        prompt.clear()
+        await pilot.pause(1.3)
+    third = make_engineless_app(tmp_path)
+    async with third.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        assert third.query_one(PromptInput).text == ""  # sent or cleared: gone
+        await pilot.press(*"typed just before", "ctrl+q")  # saved at quit, not a second later
+    fourth = make_engineless_app(tmp_path)
+    async with fourth.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        assert fourth.query_one(PromptInput).text == "typed just before"

@@ -175,6 +175,8 @@ class ChatScreen(MessageActions, Screen[None]):
         """Set once mounted: every engine event updates them."""
         self.mounted = False
         """True once composed and mounted: engine events are applied only after that."""
+        self._saved_draft = ""
+        """The unsent prompt as last written to the state dir (see save_draft)."""
         self.turn: list[AssistantMessage] = []
         """Every answer of the request being streamed (n of them for parallel samples)."""
         self.editing: UserMessage | None = None
@@ -216,6 +218,32 @@ class ChatScreen(MessageActions, Screen[None]):
         self._status_line = status
         self.mounted = True
         self.set_interval(1.0, self._save_streaming)
+        self._restore_draft()
+        self.set_interval(1.0, self.save_draft)
+
+    def _restore_draft(self) -> None:
+        """The prompt typed but not sent when the app last ended (ctrl+q, a crash, a dropped SSH
+        link) is back in the prompt."""
+        from vllm_tui.recent import load_draft
+
+        draft = load_draft()
+        if draft:
+            self.query_one(PromptInput).insert(draft)
+        self._saved_draft = draft
+
+    def save_draft(self, *, now: bool = False) -> None:
+        """Once a second while it changes (off the UI thread: a stalled disk must not stall typing),
+        and at quit (`now`)."""
+        from vllm_tui.recent import save_draft
+
+        text = self.query_one(PromptInput).full_text
+        if text == self._saved_draft:
+            return
+        self._saved_draft = text
+        if now:
+            save_draft(text)
+        else:
+            self.run_worker(partial(save_draft, text), thread=True, group="draft", exit_on_error=False)
 
     @property
     def store(self) -> ChatStore | None:
