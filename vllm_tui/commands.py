@@ -18,6 +18,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 if TYPE_CHECKING:
     from textual.app import App
     from textual.dom import DOMNode
+    from textual.screen import Screen
 
     from vllm_tui.app import VllmTuiApp
 
@@ -121,13 +122,16 @@ def all_commands(app: VllmTuiApp) -> list[Command]:
     return commands
 
 
-def help_rows(app: VllmTuiApp) -> list[Command]:
-    """Every binding with its keys, for the help screen (prompt keys included, as typed)."""
+def help_rows(app: VllmTuiApp, here: Screen[Any] | None = None, here_name: str = "") -> list[Command]:
+    """Every binding with its keys, for the help screen (prompt keys included, as typed). `here`:
+    the screen help was opened over, when not the chat: its keys come first, as `here_name` (in
+    the settings, f8 deletes the profile, whatever the App's f8 does in the chat)."""
     from vllm_tui.widgets.message import UserMessage
     from vllm_tui.widgets.prompt_input import PromptInput
     from vllm_tui.widgets.samples import SamplesView
 
     return [
+        *(_section(app, here_name, here, "screen") if here is not None and here is not app.chat else ()),
         *_section(app, "App", app, "app"),  # Textual's own ctrl+p "palette" binding among them
         *_section(app, "Chat", app.chat, "chat"),
         *_section(app, "Prompt", PromptInput, "chat"),

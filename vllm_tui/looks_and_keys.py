@@ -66,7 +66,7 @@ class LooksAndKeys(App[None]):
         from vllm_tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(below=self.screen))
 
     # --- tmux ---------------------------------------------------------------------------------
 

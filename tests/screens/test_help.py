@@ -168,3 +168,31 @@ async def test_the_theme_list_marks_the_theme_in_use(tmp_path: Path) -> None:
         shown = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert shown[0] == "vllm-dark  ● current"
         assert sum("current" in s for s in shown) == 1
+
+
+async def test_help_over_another_screen_lists_that_screen_s_keys_first(tmp_path: Path) -> None:
+    from vllm_tui.screens.chat_list import ChatListScreen
+    from vllm_tui.screens.help import HelpScreen
+    from vllm_tui.screens.settings import SettingsScreen
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings")
+        await pilot.press("f1")
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help over settings")
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        first = help_screen.rows[0]
+        # In the settings f8 deletes the profile (the App's f8, for the chat, halves max tokens).
+        assert first.section == "Settings (this screen)"
+        assert any(r.keys == "f8" and r.description == "Delete profile" for r in help_screen.rows[:12])
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen), what="help closed")
+        await pilot.press("escape", "y")  # its model is missing (a field to fix): esc asks first
+        await wait_until(pilot, lambda: app.screen is app.chat, what="back to the chat")
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatListScreen), what="chat list")
+        await pilot.press("f1")  # a dialog: the App's f1 did not reach it
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help over the list")
+        assert app.screen.rows[0].section == "Chats (this screen)"  # type: ignore[attr-defined]

@@ -88,6 +88,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         Binding("down", "focus_results", "Results", show=False, id="chat_list.focus_results"),
         Binding("escape", "cancel", "Cancel", id="chat_list.cancel"),
         Binding("escape", "close", "Close", id="chat_list.close"),
+        # A dialog: the App's own f1 does not reach it.
+        Binding("f1", "app.help", "Help", show=False, id="chat_list.help"),
     ]
     """
     | Key(s) | Description |

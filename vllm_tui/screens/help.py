@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from vllm_tui.commands import help_rows
@@ -50,9 +50,23 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,f1,q,question_mark", "dismiss", "Close", id="help.close"),
     ]
 
+    _HERE: ClassVar[dict[str, str]] = {
+        "SettingsScreen": "Settings (this screen)",
+        "ChatListScreen": "Chats (this screen)",
+        "LogViewer": "Log (this screen)",
+        "ModelPickerScreen": "Model picker (this screen)",
+    }
+
+    def __init__(self, below: Screen[Any] | None = None) -> None:
+        super().__init__()
+        self._below = below
+        """The screen help was opened over: its own keys are listed first."""
+
     def compose(self) -> ComposeResult:
         app: VllmTuiApp = self.app  # type: ignore[assignment]
-        self.rows = help_rows(app)
+        below = self._below
+        here = self._HERE.get(type(below).__name__, "This screen") if below is not None else ""
+        self.rows = help_rows(app, below, here)
         """What is shown: (section, keys, description, binding id) for each binding."""
         sections: dict[str, list[tuple[str, str, str]]] = {}
         for row in self.rows:
