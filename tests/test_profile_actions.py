@@ -40,6 +40,8 @@ async def test_settings_start_from_the_running_profile_and_apply_keeps_it(
         await pilot.pause(0.3)
         assert app.screen.query_one("#field-engine-model", Input).value == RUNNING_MODEL
         assert app.screen.query_one("#field-sampling-temperature", Input).value == "0.3"
+        # The title says the form is not the saved profile: --model replaced its model.
+        assert "not as saved" in str(app.screen.query_one("#settings-title", Static).render())
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: not isinstance(app.screen, SettingsScreen), what="settings closed")
         await pilot.pause(0.3)

@@ -43,6 +43,7 @@ from vllm_tui.model_info import (
     load_model_info,
     read_chat_template,
     reasoning_parser_for,
+    runs_as_stored,
 )
 from vllm_tui.screens.confirm import ConfirmScreen
 from vllm_tui.validation import check_profile_name, validate_profile
@@ -568,8 +569,13 @@ class SettingsScreen(Screen[SettingsResult | None]):
         )
 
     def _title(self) -> Content:
-        if self._profile_name in self._config.profiles:
-            return Content.assemble("Settings · profile ", (self._profile_name, "bold"))
+        stored = self._config.profiles.get(self._profile_name)
+        if stored is not None:
+            title = Content.assemble("Settings · profile ", (self._profile_name, "bold"))
+            if not runs_as_stored(stored, self._original):
+                # `--model …` or an F3 pick: the form shows what runs, which is not what is saved.
+                title = title.append(" · not as saved (command line or F3)")
+            return title
         # Deleted while it ran: what runs is kept, as no profile's (ctrl+n saves it as one).
         return Content.assemble(
             "Settings · ", ("no saved profile", "bold"), f" ({self._profile_name} was deleted)"
