@@ -271,7 +271,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 self.reload(select=chat.id)
             elif mode == "export":
                 folder = load_export_dir()
-                target = resolve_export_path(chat, event.value.strip() or folder, folder)
+                target = resolve_export_path(chat, event.value.strip(), folder)
                 if target.name.startswith(".") and target.suffix == "":  # ".md": no name before it
                     self.notify(
                         f"{target.name} is not a file name: give one (chat.md), or a folder.",
@@ -281,30 +281,12 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                     return
                 if not target.parent.is_dir():
                     # A mistyped folder would be made, and then remembered for the next export.
-                    self._ask(
-                        Content.assemble(
-                            (str(target.parent), "bold"),
-                            " does not exist. Create it?  ",
-                            ("y", "bold"),
-                            " create  ",
-                            ("n", "bold"),
-                            " cancel",
-                        ),
-                        partial(self._export, chat, target),
-                    )
+                    question = Content.assemble((str(target.parent), "bold"), " does not exist. Create it?")
+                    self._ask(question, "create", "cancel", partial(self._export, chat, target))
                     return
                 if target.exists():
-                    self._ask(
-                        Content.assemble(
-                            (str(target), "bold"),
-                            " exists. Replace it?  ",
-                            ("y", "bold"),
-                            " replace  ",
-                            ("n", "bold"),
-                            " keep it",
-                        ),
-                        partial(self._export, chat, target),
-                    )
+                    question = Content.assemble((str(target), "bold"), " exists. Replace it?")
+                    self._ask(question, "replace", "keep it", partial(self._export, chat, target))
                     return
                 self._export(chat, target)
         except StoreError as exc:
@@ -319,10 +301,11 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         remember_export_dir(path.parent)
         self.notify(str(path), title="Chat exported")
 
-    def _ask(self, question: Content, yes: Callable[[], None]) -> None:
-        """y runs `yes`; n or escape does nothing."""
+    def _ask(self, question: Content, yes_word: str, no_word: str, yes: Callable[[], None]) -> None:
+        """Shows `question` with what y and n do; y runs `yes`, n or escape does nothing."""
         self._on_yes = yes
-        self.query_one("#chat-list-confirm", Static).update(question)
+        keys = Content.assemble("  ", ("y", "bold"), f" {yes_word}  ", ("n", "bold"), f" {no_word}")
+        self.query_one("#chat-list-confirm", Static).update(question + keys)
         self._set_mode("confirm")
 
     def _end_edit(self) -> None:
@@ -386,16 +369,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         if chat is None:
             return
         count = f"{chat.message_count} message{'s' if chat.message_count != 1 else ''}"
-        question = Content.assemble(
-            "Delete ",
-            (chat.display_title, "bold"),
-            f" and its {count}?  ",
-            ("y", "bold"),
-            " delete  ",
-            ("n", "bold"),
-            " keep",
-        )
-        self._ask(question, partial(self._delete, chat))
+        question = Content.assemble("Delete ", (chat.display_title, "bold"), f" and its {count}?")
+        self._ask(question, "delete", "keep", partial(self._delete, chat))
 
     def _delete(self, chat: Chat) -> None:
         try:
