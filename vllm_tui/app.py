@@ -291,9 +291,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
     # --- leaving ------------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
-        self._save_partial_answer()
-        if self.chat.mounted:
-            self.chat.save_draft(now=True)  # what was typed and not sent is there at the next start
+        self._save_before_leaving()
         if self._quitting:
             self.run_worker(self._force_quit(), group="force-quit", exclusive=True)
             return
@@ -323,6 +321,13 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
                 await asyncio.to_thread(kill)
         finally:
             self.exit()
+
+    def _save_before_leaving(self) -> None:
+        """What no exit may lose: the answer being streamed, and the prompt typed but not sent (it is
+        back in the prompt at the next start)."""
+        self._save_partial_answer()
+        if self.chat.mounted:
+            self.chat.save_draft(now=True)
 
     def _save_partial_answer(self) -> None:
         """Save the answer being streamed as it stands: the engine's last events may never be drawn
@@ -379,9 +384,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
             # The terminal is gone (SSH link dropped): nothing more can be drawn, so save and leave at
             # once; cli.main ends the engine processes after the app has exited.
             self._quitting = True
-            self._save_partial_answer()
-            if self.chat.mounted:
-                self.chat.save_draft(now=True)
+            self._save_before_leaving()
             self.exit()
             return
         if self._quitting:
