@@ -116,15 +116,22 @@ async def test_a_pick_that_cannot_load_keeps_the_running_engine(
     async with app.run_test(size=(120, 40)) as pilot:
         await open_picker(pilot, app)
         await pilot.press(*str(tmp_path / "nope"), "enter")
-        await wait_until(
-            pilot,
-            lambda: any("does not exist" in str(n.message) for n in app._notifications),
-            what="the reason",
-        )
-        # Stopping the engine for it would have cost the whole load, and then failed.
-        assert app.chat.engine_ready and app.engine is app_engine
-        assert app.profile.engine.model == profile.engine.model
+        await refused_and_kept(pilot, app, app_engine, profile, "does not exist")
         assert any(n.title == "Model not found" for n in app._notifications)
+
+
+async def refused_and_kept(
+    pilot: Any, app: VllmTuiApp, app_engine: Any, profile: Profile, reason: str
+) -> None:
+    """A toast gives `reason`, and the running engine is kept: stopping it for a model that cannot
+    load would have cost the whole load, and then failed."""
+    await wait_until(
+        pilot,
+        lambda: any(reason in str(n.message) for n in app._notifications),
+        what="the reason",
+    )
+    assert app.chat.engine_ready and app.engine is app_engine
+    assert app.profile.engine.model == profile.engine.model
 
 
 async def test_a_settings_model_that_cannot_load_keeps_the_running_engine(
@@ -142,14 +149,8 @@ async def test_a_settings_model_that_cannot_load_keeps_the_running_engine(
         app.screen.query_one("#field-engine-model", Input).value = "nobody/not-a-model"
         await pilot.pause(0.3)
         await pilot.press("ctrl+s")
-        await wait_until(
-            pilot,
-            lambda: any("not in the local Hugging Face cache" in str(n.message) for n in app._notifications),
-            what="the reason",
-        )
         # As with F3: checked before the engine is stopped for it.
-        assert app.chat.engine_ready and app.engine is app_engine
-        assert app.profile.engine.model == profile.engine.model
+        await refused_and_kept(pilot, app, app_engine, profile, "not in the local Hugging Face cache")
         assert any("F2 to change it" in str(n.message) for n in app._notifications)
 
 

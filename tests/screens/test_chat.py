@@ -566,6 +566,17 @@ async def test_toasts_stand_left_of_the_sidebar(tmp_path: Path) -> None:
         assert max(t.region.right for t in app.chat.query(Toast)) > edge
 
 
+async def ask_until_streaming(pilot: Any, app: VllmTuiApp) -> AssistantMessage:
+    """Once the engine is ready, ask; the answer, once its text streams."""
+    await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
+    await type_and_send(pilot, "hello")
+    await wait_until(pilot, lambda: bool(app.query(AssistantMessage)), what="answer begun")
+    answer = app.query_one(AssistantMessage)
+    await wait_until(pilot, lambda: "Hello" in answer.answer_text, what="answer streaming")
+    assert answer.streaming
+    return answer
+
+
 async def test_deleting_the_chat_an_answer_streams_into_stops_it_quietly(
     app_engine: Any, log_path: Path, tmp_path: Path
 ) -> None:
@@ -573,9 +584,7 @@ async def test_deleting_the_chat_an_answer_streams_into_stops_it_quietly(
 
     app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=1500)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
-        await type_and_send(pilot, "hello")
-        answer = await wait_until_streaming(pilot, app)
+        answer = await ask_until_streaming(pilot, app)
         await pilot.press("f4")
         await wait_until(pilot, lambda: isinstance(app.screen, ChatListScreen), what="chat list")
         await pilot.press("d")
@@ -592,22 +601,12 @@ async def test_deleting_the_chat_an_answer_streams_into_stops_it_quietly(
         assert app.chat.chat_id is None and app.chat.query_one(StatusLine).state == "ready"
 
 
-async def wait_until_streaming(pilot: Any, app: VllmTuiApp) -> AssistantMessage:
-    await wait_until(pilot, lambda: bool(app.query(AssistantMessage)), what="answer begun")
-    answer = app.query_one(AssistantMessage)
-    await wait_until(pilot, lambda: "Hello" in answer.answer_text, what="answer streaming")
-    assert answer.streaming
-    return answer
-
-
 async def test_leaving_a_chat_mid_answer_says_the_answer_was_stopped(
     app_engine: Any, log_path: Path, tmp_path: Path
 ) -> None:
     app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=1500)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")
-        await type_and_send(pilot, "hello")
-        answer = await wait_until_streaming(pilot, app)
+        answer = await ask_until_streaming(pilot, app)
         await pilot.press("ctrl+n")
         await wait_until(pilot, lambda: not app.query(AssistantMessage), what="a new chat")
         assert not answer.streaming and answer.error is not None
