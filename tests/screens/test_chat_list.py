@@ -164,6 +164,23 @@ async def test_search_opens_the_hit(store: ChatStore) -> None:
     assert app.results == [ChatListResult("open", egg_chat.id, answer.id)]
 
 
+async def test_search_finds_a_chat_by_the_title_given_it(store: ChatStore) -> None:
+    tides = next(c for c in store.list_chats() if "tides" in c.title)
+    store.rename_chat(tides.id, "Ocean notes")
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        await pilot.press("slash", *"ocean")
+        await wait_until(pilot, lambda: bool(screen._hits))
+        hit = screen.highlighted_hit
+        assert hit is not None and hit.chat_id == tides.id and hit.message_id is None
+        option = screen.options.get_option_at_index(0)
+        assert str(option.prompt) == "Ocean notes · chat title"
+        await pilot.press("enter", "enter")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [ChatListResult("open", tides.id, None)]
+
+
 async def test_escape_leaves_search_then_closes(store: ChatStore) -> None:
     app = ListApp(store)
     async with app.run_test() as pilot:

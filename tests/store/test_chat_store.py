@@ -203,6 +203,34 @@ def test_search_over_content_and_thinking(store: ChatStore) -> None:
     assert store.integrity_check() == "ok"
 
 
+def test_search_finds_the_titles_the_user_gave(store: ChatStore) -> None:
+    auto = store.create_chat()
+    store.add_user_message(auto.id, "Apples and pears")
+    renamed = store.create_chat()
+    store.add_user_message(renamed.id, "What is a good pie?")
+    store.rename_chat(renamed.id, "Apples renamed")
+    odd = store.create_chat("100% sure_thing")
+
+    hits = store.search("renamed")
+    assert [(h.chat_id, h.message_id, h.role) for h in hits] == [(renamed.id, None, None)]
+    assert hits[0].snippet == "Apples renamed"
+    assert hits[0].highlights == ((7, 14),)
+
+    # A given title first, then messages; an automatic title is its first message, found once.
+    apples = store.search("APPLES")
+    assert [(h.chat_id, h.message_id is None) for h in apples] == [(renamed.id, True), (auto.id, False)]
+    assert store.search("apples renamed")[0].chat_id == renamed.id
+    assert store.search("apples pie") == []  # every word, in the title or in one message
+
+    # LIKE's wildcards in what the user typed match themselves.
+    assert [h.chat_id for h in store.search("100%")] == [odd.id]
+    assert [h.chat_id for h in store.search("e_t")] == [odd.id]
+    assert store.search("0_s") == [] and store.search("%") == []
+
+    store.rename_chat(renamed.id, "")  # back to the first prompt: no longer a given title
+    assert store.search("renamed") == []
+
+
 def test_search_finds_text_while_streaming(store: ChatStore) -> None:
     chat = store.create_chat()
     ans = store.begin_answer(chat.id, "m", "p", {})

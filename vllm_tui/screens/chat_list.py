@@ -98,7 +98,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     | n | Start a new chat. |
     | r | Rename the highlighted chat (a blank name goes back to the first prompt). |
     | d | Delete the highlighted chat, after y to confirm (n or escape keeps it). |
-    | / | Search every message, thinking included. |
+    | / | Search every message (thinking included) and the titles you gave chats. |
     | e | Export the highlighted chat as Markdown (the path is editable; y confirms replacing a file). |
     | escape | Leave search, renaming or exporting; otherwise close the list. |
     """
@@ -125,7 +125,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     def compose(self) -> ComposeResult:
         with Vertical(id="chat-list-dialog") as dialog:
             dialog.border_title = "Chats"
-            yield Input(placeholder="Search all messages…", id="chat-list-search")
+            yield Input(placeholder="Search all messages and chat titles…", id="chat-list-search")
             yield ChatOptions(id="chat-list-options")
             with Horizontal(id="chat-list-edit-row"):
                 yield Label("", id="chat-list-edit-label")
@@ -182,11 +182,13 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         return head.append(meta)
 
     def _hit_prompt(self, hit: SearchHit) -> Content:
-        who = "You" if hit.role == "user" else "Assistant"
-        head = Content(hit.chat_title).stylize("bold").append(Content(f" · {who}").stylize("dim"))
         snippet = Content(hit.snippet)
         for start, end in hit.highlights:
             snippet = snippet.stylize("bold reverse", start, end)
+        if hit.message_id is None:  # the chat's title matched: the title is the snippet
+            return snippet.stylize("bold").append(Content(" · chat title").stylize("dim"))
+        who = "You" if hit.role == "user" else "Assistant"
+        head = Content(hit.chat_title).stylize("bold").append(Content(f" · {who}").stylize("dim"))
         return head.append("\n").append(snippet)
 
     def reload(self, select: int | None = None) -> None:
@@ -212,11 +214,12 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     def _show_hits(self, query: str, hits: list[SearchHit]) -> None:
         if self.mode != "search" or query != self._query:
             return  # the user typed on, or left search, while this ran
-        self._hits = {f"hit-{h.message_id}": h for h in hits}
+        self._hits = {_hit_key(h): h for h in hits}
         options = self.options
         options.clear_options()
         if not hits:
-            text = "Type to search every message" if not query.strip() else f"Nothing matches {query!r}"
+            empty = not query.strip()
+            text = "Type to search every message and chat title" if empty else f"Nothing matches {query!r}"
             options.add_option(Option(text, disabled=True))
             return
         options.add_options(Option(self._hit_prompt(h), id=key) for key, h in self._hits.items())
@@ -425,3 +428,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         message_id: int | None = None,
     ) -> ChatListResult:
         return ChatListResult(action, chat_id, message_id, tuple(self._deleted))
+
+
+def _hit_key(hit: SearchHit) -> str:
+    return f"hit-{hit.message_id}" if hit.message_id is not None else f"title-{hit.chat_id}"

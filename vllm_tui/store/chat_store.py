@@ -477,10 +477,13 @@ class ChatStore:
     # --- search, export, upkeep ---------------------------------------------------------------
 
     def search(self, text: str, limit: int = 100) -> list[SearchHit]:
-        """Full-text search over every message's answer and thinking, best matches first."""
+        """Chats whose given title holds every word, then full-text search over every message's
+        answer and thinking, best matches first."""
         query = search.fts_query(text)
         if query is None:
             return []
+        hits = self._search_titles(text, limit)
+        limit -= len(hits)
         sql = (
             "SELECT m.id, m.chat_id, c.title, m.role, "
             "snippet(messages_fts, -1, ?, ?, '…', 12) "
@@ -495,11 +498,25 @@ class ChatStore:
             if isinstance(cause, sqlite3.OperationalError) and "fts5" in str(cause).lower():
                 return []  # a query FTS5 still cannot parse: no hits rather than a crash
             raise
-        hits = []
         for message_id, chat_id, title, role, raw in rows:
             snippet, spans = search.parse_snippet(raw or "")
             hits.append(SearchHit(chat_id, message_id, title or "New chat", role, snippet, spans))
         return hits
+
+    def _search_titles(self, text: str, limit: int) -> list[SearchHit]:
+        """Chats renamed by the user whose title holds every word of `text` (any case), newest first.
+
+        Only given titles: an automatic one is the start of the chat's first message, which the
+        message search already finds."""
+        words = text.split()
+        where = " AND ".join("title LIKE ? ESCAPE '\\'" for _ in words)
+        patterns = tuple("%" + search.like_escape(w) + "%" for w in words)
+        sql = (
+            f"SELECT id, title FROM chats WHERE title_is_custom = 1 AND {where} "
+            "ORDER BY updated DESC, id DESC LIMIT ?"
+        )
+        rows = self._query(sql, (*patterns, limit))
+        return [SearchHit(id_, None, title, None, title, search.spans(title, words)) for id_, title in rows]
 
     def export_markdown(self, chat_id: int, path: Path | str | None = None) -> Path:
         """Write the chat as Markdown; `path` a file, or a directory (default: the current one)."""

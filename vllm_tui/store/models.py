@@ -66,9 +66,11 @@ class StoredMessage:
 @dataclass(frozen=True)
 class SearchHit:
     chat_id: int
-    message_id: int
+    message_id: int | None
+    """None when the match is in the chat's title (one the user gave it) rather than a message."""
     chat_title: str
-    role: Role
+    role: Role | None
+    """None for a title match."""
     snippet: str
     """Plain text around the match, with "…" where it was cut."""
     highlights: tuple[tuple[int, int], ...] = ()

@@ -45,3 +45,28 @@ def parse_snippet(raw: str) -> tuple[str, tuple[tuple[int, int], ...]]:
             out.append(ch)
             length += 1
     return "".join(out), tuple(spans)
+
+
+def like_escape(word: str) -> str:
+    """`word` for a LIKE pattern with ESCAPE '\\': its own %, _ and \\ match themselves."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def spans(text: str, words: list[str]) -> tuple[tuple[int, int], ...]:
+    """Where each word occurs in `text`, ignoring case: sorted (start, end) offsets, overlaps merged."""
+    folded = text.lower()
+    if len(folded) != len(text):
+        return ()  # a letter whose lower case is longer (İ): offsets would point beside the words
+    found: list[tuple[int, int]] = []
+    for word in {w.lower() for w in words if w}:
+        start = folded.find(word)
+        while start != -1:
+            found.append((start, start + len(word)))
+            start = folded.find(word, start + len(word))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
