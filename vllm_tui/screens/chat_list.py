@@ -28,6 +28,7 @@ from vllm_tui.recent import load_export_dir, remember_export_dir
 from vllm_tui.store import Chat, SearchHit, StoreError
 from vllm_tui.store.export import resolve_export_path
 from vllm_tui.widgets.key_footer import KeyFooter
+from vllm_tui.widgets.option_list import OptionListNoWrap
 
 if TYPE_CHECKING:
     from vllm_tui.store import ChatStore
@@ -57,7 +58,7 @@ def _when(ts: float, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
 
-class ChatOptions(OptionList, inherit_bindings=False):
+class ChatOptions(OptionListNoWrap, inherit_bindings=False):
     """OptionList without its own enter binding, so the screen's remappable "open" gets the key."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
