@@ -43,7 +43,7 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         # Priority: the prompt binds ctrl+c to copy; action_interrupt still copies a selection.
-        Binding("ctrl+c", "interrupt", "Stop / quit", id="app.interrupt", priority=True, show=False),
+        Binding("ctrl+c", "interrupt", "Copy / stop / quit", id="app.interrupt", priority=True, show=False),
         # "?" only reaches here when the prompt is not focused: the prompt consumes printable keys.
         Binding("f1,question_mark", "help", "Help", id="app.help"),
         # Priority for the keys that open a screen: keys typed right behind them (one burst from

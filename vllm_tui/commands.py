@@ -130,10 +130,13 @@ def help_rows(app: VllmTuiApp, here: Screen[Any] | None = None, here_name: str =
     from vllm_tui.widgets.prompt_input import PromptInput
     from vllm_tui.widgets.samples import SamplesView
 
+    # The screen's ctrl+c "Copy selected text" is the App's priority ctrl+c, listed once as that.
+    copy = frozenset({"screen.copy_text", "copy_text"})
+    below = [] if here is None or here is app.chat else _section(app, here_name, here, "screen", copy)
     return [
-        *(_section(app, here_name, here, "screen") if here is not None and here is not app.chat else ()),
+        *below,
         *_section(app, "App", app, "app"),  # Textual's own ctrl+p "palette" binding among them
-        *_section(app, "Chat", app.chat, "chat"),
+        *_section(app, "Chat", app.chat, "chat", copy),
         *_section(app, "Prompt", PromptInput, "chat"),
         *_section(app, "Selected message", UserMessage, "chat"),
         *_section(app, "Samples", SamplesView, "chat"),

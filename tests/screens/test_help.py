@@ -38,6 +38,8 @@ async def test_f1_and_question_mark_open_help_but_not_from_the_prompt(tmp_path: 
         text = help_text(app)
         for needle in ("Regenerate", "alt+r", "Continue", "Copy", "chat.regenerate", "palette"):
             assert needle in text, needle
+        ctrl_c = [r.description for r in help_rows(app) if "^c" in r.keys.split()]
+        assert ctrl_c == ["Copy / stop / quit"], "one key, one row: not also the screen's copy"
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, HelpScreen))
         app.query_one("#log").focus()
