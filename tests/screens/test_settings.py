@@ -186,17 +186,27 @@ async def test_engine_change_switches_and_selects(hf_cache: Path) -> None:
     assert engine.attention_backend == "TRITON_ATTN"  # a warning, not an error: the user may choose it
 
 
-async def test_remote_kind_disables_engine_fields(hf_cache: Path) -> None:
+async def test_remote_kind_shows_only_the_fields_a_server_uses(hf_cache: Path) -> None:
+    def shown(field: str) -> bool:
+        return app.screen.query_one(f"#field-{field}-row").display
+
     app = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", None)
     async with app.run_test(size=(140, 50)) as pilot:
+        assert not app.screen.query_one("#group-remote").display and not shown("server-url")
         await tab_to(pilot, "field-engine-tensor-parallel-size")
         await pilot.press("x")  # an engine error, which stops Apply only while the profile is local
         assert list(screen(app).errors) == ["engine.tensor_parallel_size"]
         await tab_to(pilot, "field-kind")
         await pilot.press("enter", "down", "enter")
         assert screen(app).candidate.kind == "remote"
-        assert app.screen.query_one("#group-engine").disabled
+        assert app.screen.query_one("#group-remote").display and shown("server-url")
+        assert not shown("engine-tensor-parallel-size") and not shown("engine-dtype")
+        assert shown("engine-model") and shown("engine-reasoning-parser")
+        assert app.screen.query_one("#group-engine").border_title == "Model on the server"
         assert list(screen(app).errors) == ["server_url"]  # empty until typed; the TP error no longer counts
+        await tab_to(pilot, "field-engine-model")  # the served name, editable for a remote profile
+        await pilot.press("ctrl+u", *"r1-7b")
+        assert reason(app, "field-engine-model") == "as the server names it (blank: its only model)"
         await tab_to(pilot, "field-server-url")
         await pilot.press("ctrl+u", *"localhost:8000")  # ctrl+u clears to the start
         assert reason(app, "field-server-url") == "enter an http(s) URL, e.g. http://127.0.0.1:8000/v1"
@@ -206,7 +216,7 @@ async def test_remote_kind_disables_engine_fields(hf_cache: Path) -> None:
         await wait_until(pilot, lambda: bool(app.results))
     result = app.results[0]
     assert result is not None and result.profile.kind == "remote" and result.engine_changed is True
-    assert result.profile.server_url == "http://localhost:8000"
+    assert result.profile.server_url == "http://localhost:8000" and result.profile.engine.model == "r1-7b"
 
 
 async def test_escape_cancels_and_asks_first_when_something_changed(hf_cache: Path) -> None:
@@ -333,6 +343,9 @@ async def test_a_narrow_terminal_puts_the_side_panel_under_the_form(hf_cache: Pa
         await pilot.press("ctrl+u", *"abc")
         notes = str(app.screen.query_one("#notes", Static).content)
         assert "1 field(s) to fix" in notes and "Temperature" in notes and "not a number" in notes
+        await pilot.pause()
+        box = app.screen.query_one("#notes").region
+        assert box.y >= side.region.y and box.bottom <= side.region.bottom, "Notes whole, above Memory"
     wide = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", [80 * GB])
     async with wide.run_test(size=(140, 50)) as pilot:
         await pilot.pause()

@@ -116,6 +116,10 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("api_key_env", "API key variable", "text", "remote"),
 )
 
+REMOTE_ENGINE_FIELDS = frozenset({"engine.model", "engine.reasoning_parser"})
+"""The engine fields a remote profile uses: the served model's name, and where to split the thinking
+when the server does not. The server was started with its own values for the rest."""
+
 _SPEC_BY_ID = {spec.widget_id: spec for spec in FIELDS}
 _SPEC_BY_PATH = {spec.path: spec for spec in FIELDS}
 
@@ -296,7 +300,7 @@ class SettingsScreen(Screen[SettingsResult | None]):
             for spec in FIELDS:
                 if spec.group != group:
                     continue
-                with Horizontal(classes="field"):
+                with Horizontal(classes="field", id=f"{spec.widget_id}-row"):
                     yield Label(spec.label, classes="field-label")
                     yield self._field_widget(spec)
                     yield Static("", id=f"{spec.widget_id}-reason", classes="field-reason")
@@ -315,16 +319,18 @@ class SettingsScreen(Screen[SettingsResult | None]):
         with Horizontal(id="settings-body"):
             with VerticalScroll(id="settings-form"):
                 yield from self._group("profile")
+                yield from self._group("remote")  # shown only for a remote profile, under Runs on
                 yield from self._group("engine")
                 yield from self._group("sampling")
-                yield from self._group("remote")
+            # Notes first: under the form in a small terminal the panel is cut at its bottom, and
+            # what stops Apply must stay in sight; the memory figures can be scrolled to.
             with Vertical(id="settings-side"):
-                memory = Static("", id="memory")
-                memory.border_title = "Memory estimate"
-                yield memory
                 notes = Static("", id="notes")
                 notes.border_title = "Notes"
                 yield notes
+                memory = Static("", id="memory")
+                memory.border_title = "Memory estimate"
+                yield memory
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -360,13 +366,22 @@ class SettingsScreen(Screen[SettingsResult | None]):
             else:
                 target[problem.field] = problem.message
         remote = candidate.kind == "remote"
-        # Fields of the group that does not apply are disabled: their problems do not stop Apply.
-        skipped = "engine" if remote else "remote"
+        # The fields that do not apply are hidden, and their problems do not stop Apply: a local
+        # profile has no server; a remote one names its model and parser, the server the rest.
+        hidden = {
+            spec.path
+            for spec in FIELDS
+            if (spec.group == "remote" and not remote)
+            or (spec.group == "engine" and remote and spec.path not in REMOTE_ENGINE_FIELDS)
+        }
         self.candidate = candidate
-        self.errors = {p: m for p, m in errors.items() if _SPEC_BY_PATH[p].group != skipped}
+        self.errors = {p: m for p, m in errors.items() if p not in hidden}
 
-        self.query_one("#group-engine").disabled = remote
-        self.query_one("#group-remote").disabled = not remote
+        self.query_one("#group-remote").display = remote
+        engine = self.query_one("#group-engine")
+        engine.border_title = "Model on the server" if remote else _GROUP_TITLES["engine"]
+        for spec in FIELDS:
+            self.query_one(f"#{spec.widget_id}-row").display = spec.path not in hidden
         for spec in FIELDS:
             note = self.query_one(f"#{spec.widget_id}-reason", Static)
             widget = self.query_one(f"#{spec.widget_id}")
@@ -388,6 +403,8 @@ class SettingsScreen(Screen[SettingsResult | None]):
     def _field_note(self, spec: FieldSpec) -> str:
         """Quiet help beside a valid field: what "auto" and blanks resolve to."""
         info = self.model_info
+        if spec.path == "engine.model" and self.candidate.kind == "remote":
+            return "as the server names it (blank: its only model)"
         if spec.path == "engine.reasoning_parser" and self.candidate.engine.reasoning_parser == "auto":
             return f"auto → {self._auto_parser or 'none'}" if info is not None else ""
         if spec.path == "engine.max_model_len" and self.candidate.engine.max_model_len is None and info:
@@ -461,8 +478,8 @@ class SettingsScreen(Screen[SettingsResult | None]):
         if est.longest_context:
             lines.append(f"Longest context that fits: {est.longest_context:,}")
         style = {True: "$success", False: "$error", None: "$warning"}[est.fits]
-        lines.append(f"[b {style}]{est.reason}[/]")
-        panel.update("\n".join(lines))
+        # The verdict first, then the figures behind it: the panel may be cut at its bottom.
+        panel.update("\n".join([f"[b {style}]{est.reason}[/]", *lines]))
 
     @work(thread=True, exclusive=True, group="settings.model_info", exit_on_error=False)
     def _read_model_info(self, model: str) -> tuple[str, ModelInfo | None, str | None, str]:
