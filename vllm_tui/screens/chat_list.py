@@ -74,6 +74,9 @@ class ChatOptions(OptionListNoWrap, inherit_bindings=False):
 class ChatListScreen(ModalScreen[ChatListResult]):
     """Every chat in the store, newest first."""
 
+    HELP_TITLE: ClassVar[str] = "Chats"
+    """What help calls this screen's keys when opened over it."""
+
     CSS_PATH = "chat_list.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [

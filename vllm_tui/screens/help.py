@@ -50,13 +50,6 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,f1,q,question_mark", "dismiss", "Close", id="help.close"),
     ]
 
-    _HERE: ClassVar[dict[str, str]] = {
-        "SettingsScreen": "Settings (this screen)",
-        "ChatListScreen": "Chats (this screen)",
-        "LogViewer": "Log (this screen)",
-        "ModelPickerScreen": "Model picker (this screen)",
-    }
-
     def __init__(self, below: Screen[Any] | None = None) -> None:
         super().__init__()
         self._below = below
@@ -65,7 +58,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         app: VllmTuiApp = self.app  # type: ignore[assignment]
         below = self._below
-        here = self._HERE.get(type(below).__name__, "This screen") if below is not None else ""
+        # A screen names its keys' section with HELP_TITLE ("Settings"), beside its BINDINGS.
+        here = f"{getattr(below, 'HELP_TITLE', 'This screen')} (this screen)" if below is not None else ""
         self.rows = help_rows(app, below, here)
         """What is shown: (section, keys, description, binding id) for each binding."""
         sections: dict[str, list[tuple[str, str, str]]] = {}

@@ -17,6 +17,9 @@ _TAIL_BYTES = 2 << 20
 
 
 class LogViewer(Screen[None]):
+    HELP_TITLE: ClassVar[str] = "Log"
+    """What help calls this screen's keys when opened over it."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,f5", "app.pop_screen", "Close", id="log.close"),
         Binding("r", "reload", "Reload", id="log.reload"),

@@ -115,6 +115,9 @@ def _looks_like_path(text: str) -> bool:
 class ModelPickerScreen(ModalScreen[PickedModel | None]):
     """Choose a profile or a model. Dismisses with `PickedModel`, or None when cancelled."""
 
+    HELP_TITLE: ClassVar[str] = "Model picker"
+    """What help calls this screen's keys when opened over it."""
+
     CSS_PATH = "model_picker.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -227,6 +227,9 @@ class ProfileNameScreen(ModalScreen[str | None]):
 class SettingsScreen(Screen[SettingsResult | None]):
     """Edit one profile. Dismisses with a `SettingsResult`, or None when cancelled."""
 
+    HELP_TITLE: ClassVar[str] = "Settings"
+    """What help calls this screen's keys when opened over it."""
+
     CSS_PATH = "settings.tcss"
     # Below 130 columns the side panel (memory estimate, notes) goes under the form, which then has
     # the width for each field's value and reason (settings.tcss).
