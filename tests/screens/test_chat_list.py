@@ -269,3 +269,18 @@ async def test_export_asks_before_replacing_a_file(store: ChatStore, tmp_path: P
         await pilot.press("y")
         await wait_until(pilot, lambda: "The Moon pulls the oceans." in target.read_text(encoding="utf-8"))
         assert screen.mode == "list" and not app.results
+
+
+async def test_the_footer_says_what_enter_does_while_typing(store: ChatStore) -> None:
+    from textual.widgets._footer import FooterKey
+
+    def footer() -> list[str]:
+        return [f"{key.key_display} {key.description}" for key in app.screen.query(FooterKey)]
+
+    app = ListApp(store)
+    async with app.run_test(size=(90, 20)) as pilot:
+        for key, shown in (("r", "⏎ Rename"), ("e", "⏎ Export"), ("slash", "⏎ Results")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda shown=shown: footer() == [shown, "esc Cancel"])  # type: ignore[misc]
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: _screen(app).mode == "list")

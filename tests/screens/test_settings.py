@@ -14,6 +14,7 @@ import pytest
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, Static
+from textual.widgets._footer import FooterKey
 
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.model_info import GB
@@ -249,6 +250,9 @@ async def test_save_as_asks_for_an_unused_name(hf_cache: Path) -> None:
         await pilot.press(*"8192")
         await pilot.press("ctrl+n")
         await wait_until(pilot, lambda: isinstance(app.screen, ProfileNameScreen))
+        await pilot.pause()
+        keys = [f"{k.key_display} {k.description}" for k in app.screen.query(FooterKey)]
+        assert keys == ["⏎ Save", "esc Cancel"], "the dialog's own keys, not the settings' beneath"
         await pilot.press("ctrl+u", *"r1-distill-qwen-7b")  # taken by a built-in profile
         await pilot.press("enter")
         assert isinstance(app.screen, ProfileNameScreen)

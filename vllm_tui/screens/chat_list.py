@@ -71,6 +71,33 @@ class ChatOptions(OptionListNoWrap, inherit_bindings=False):
     ]
 
 
+class EditInput(Input):
+    """The rename and export line: the footer says what enter does there ("⏎ Rename", "⏎ Export").
+
+    Input's own enter binding is hidden from the footer, which then showed only "esc Cancel"."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "done('rename')", "Rename", id="chat_list.rename_done"),
+        Binding("enter", "done('export')", "Export", id="chat_list.export_done"),
+    ]
+
+    async def action_done(self, mode: str) -> None:
+        await self.action_submit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "done":
+            return getattr(self.screen, "mode", None) == parameters[0]
+        return super().check_action(action, parameters)
+
+
+class SearchInput(Input):
+    """The search line: enter goes to the results, and the footer says so."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "submit", "Results", id="chat_list.search_done"),
+    ]
+
+
 class ChatListScreen(ModalScreen[ChatListResult]):
     """Every chat in the store, newest first."""
 
@@ -129,11 +156,11 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     def compose(self) -> ComposeResult:
         with Vertical(id="chat-list-dialog") as dialog:
             dialog.border_title = "Chats"
-            yield Input(placeholder="Search all messages and chat titles…", id="chat-list-search")
+            yield SearchInput(placeholder="Search all messages and chat titles…", id="chat-list-search")
             yield ChatOptions(id="chat-list-options")
             with Horizontal(id="chat-list-edit-row"):
                 yield Label("", id="chat-list-edit-label")
-                yield Input(id="chat-list-edit")
+                yield EditInput(id="chat-list-edit")
             yield Static("", id="chat-list-confirm")
         yield KeyFooter()
 

@@ -183,6 +183,12 @@ def _engine_differs(a: Profile, b: Profile) -> bool:
     ) != (b.kind, b.server_url, b.api_key_env)
 
 
+class NameInput(Input):
+    """The new profile's name: the footer says what enter does (Input's own enter is hidden)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Save", id="settings.name_save")]
+
+
 class ProfileNameScreen(ModalScreen[str | None]):
     """Asks for a new profile's name; refuses names in use."""
 
@@ -204,8 +210,9 @@ class ProfileNameScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="name-dialog", classes="dialog"):
             yield Label("Save as a new profile named:")
-            yield Input(self._suggestion, id="profile-name", placeholder="my-profile")
+            yield NameInput(self._suggestion, id="profile-name", placeholder="my-profile")
             yield Static("", id="profile-name-reason", classes="field-reason")
+        yield KeyFooter()  # its own keys, not the settings' beneath
 
     @on(Input.Changed, "#profile-name")
     def _name_changed(self, event: Input.Changed) -> None:
