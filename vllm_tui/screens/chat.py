@@ -217,9 +217,14 @@ class ChatScreen(MessageActions, Screen[None]):
         self._engine_card = self.query_one(EngineCard)
         self._status_line = status
         self.mounted = True
-        self.set_interval(1.0, self._save_streaming)
         self._restore_draft()
-        self.set_interval(1.0, self.save_draft)
+        self.set_interval(1.0, self._save_each_second)
+
+    def _save_each_second(self) -> None:
+        """What a crash or a dropped link must not take: the answer streaming in, the prompt typed.
+        One timer for both: each tick wakes the loop, which streaming does not need more often."""
+        self.save_draft()
+        self._save_streaming()
 
     def _restore_draft(self) -> None:
         """The prompt typed but not sent when the app last ended (ctrl+q, a crash, a dropped SSH
