@@ -19,6 +19,7 @@ from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings
 from vllm_tui.engine.errors import explain
 from vllm_tui.engine.local import LocalEngine
+from vllm_tui.engine.processes import SHM_DIR, shared_segments
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.status_line import StatusLine
@@ -187,9 +188,18 @@ async def test_engine_killed_mid_answer_keeps_the_answer_and_restarts(
         first = await long_answer_streaming(pilot)
         engine = app.engine
         assert isinstance(engine, LocalEngine)
+        segments = shared_segments(engine.pids)  # vLLM's queues between engine core and worker
+        assert segments
         os.kill(victim(engine, which), signal.SIGKILL)
         await wait_until(pilot, lambda: not first.streaming, timeout=30, what="answer marked")
         await wait_until(pilot, lambda: bool(app.query(Notice)), timeout=30, what="engine died notice")
+        # A process killed leaves its segments in /dev/shm: removed once the rest are ended.
+        await wait_until(
+            pilot,
+            lambda: not [name for name in segments if Path(SHM_DIR, name).exists()],
+            timeout=30,
+            what="the dead engine's shared memory removed",
+        )
         notice = str(app.query_one(Notice).render())
         assert notice.startswith("The engine died") and "ctrl+r" in notice
         assert "The engine died" in str(first.query_one(".stats").render())

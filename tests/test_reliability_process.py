@@ -4,6 +4,7 @@ model); afterwards the process table, the pid files and the chat store are check
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import psutil
 import pytest
 
 from tests.reliability_pty import CTRL_Q, ENTER, ESCAPE, PtyApp, wait
+from vllm_tui.engine.processes import SHM_DIR, shared_segments
 from vllm_tui.orphans import PidFile, ProcessRecord, identify, is_running, reap_orphans
 from vllm_tui.store import ChatStore
 
@@ -88,6 +90,9 @@ def test_app_killed_mid_answer_loses_nothing_and_its_engine_ends_with_it(
     ask(app, "second question", 2)
     records = app.engine_records()
     assert len(records) >= 2  # the frontend and vLLM's engine core
+    # vLLM's engine core and worker share memory; killed, they leave it in /dev/shm.
+    segments = shared_segments({int(r["pid"]) for r in records})
+    assert segments and segments == set(json.loads(app.pid_file.read_text())["shm"])
     os.kill(app.pid, signal.SIGKILL)
     app.proc.wait(30)
     # The frontend's watchdog sees its parent gone and ends vLLM's processes and itself.
@@ -104,6 +109,7 @@ def test_app_killed_mid_answer_loses_nothing_and_its_engine_ends_with_it(
     again.wait_for_text("Model not found", timeout=120)
     wait(lambda: not app.pid_file.exists(), 10, "the dead app's pid file removed")
     assert "Ended" not in again.text
+    assert not [name for name in segments if Path(SHM_DIR, name).exists()], "removed with the pid file"
     again.send(CTRL_Q)
     assert again.wait_exit(60) == 0
 
@@ -125,6 +131,16 @@ def _sleeper() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
 
 
+def _segment() -> str:
+    """A shared-memory segment left behind, as a killed engine process leaves one."""
+    from multiprocessing import resource_tracker, shared_memory
+
+    segment = shared_memory.SharedMemory(create=True, size=4096)
+    segment.close()
+    resource_tracker.unregister(segment._name, "shared_memory")  # type: ignore[attr-defined]
+    return segment.name
+
+
 def test_reaper_ends_only_orphans_of_dead_apps(tmp_path: Path) -> None:
     run = tmp_path / "run"
     live_app, live_engine, orphan, bystander, dead_app = (_sleeper() for _ in range(5))
@@ -136,12 +152,16 @@ def test_reaper_ends_only_orphans_of_dead_apps(tmp_path: Path) -> None:
         live.app = identify(live_app.pid)  # type: ignore[assignment]
         live.path = run / f"app-{live_app.pid}.json"
         live.add([live_engine.pid])
+        live_segment = _segment()
+        live.add_segments({live_segment})
         # A dead app: its engine is ended; a pid it lists that now belongs to another process
         # (same pid, later creation time) is not.
         dead = PidFile(run)
         dead.app = ProcessRecord(dead_app.pid, identify(live_app.pid).create_time)  # type: ignore[union-attr]
         dead.path = run / f"app-{dead_app.pid}.json"
         dead.add([orphan.pid, bystander.pid])
+        dead_segment = _segment()
+        dead.add_segments({dead_segment, "../not-a-segment"})  # a name that is no segment is skipped
         stale = identify(bystander.pid)
         assert stale is not None
         dead._engine[bystander.pid] = ProcessRecord(bystander.pid, stale.create_time - 100)
@@ -152,7 +172,10 @@ def test_reaper_ends_only_orphans_of_dead_apps(tmp_path: Path) -> None:
         assert orphan.wait(10) is not None  # ended (by SIGTERM, or SIGKILL after the grace time)
         assert live_engine.poll() is None and bystander.poll() is None
         assert live.path.exists() and not dead.path.exists()
+        assert not Path(SHM_DIR, dead_segment).exists() and Path(SHM_DIR, live_segment).exists()
         assert reap_orphans(run) == []
+        live.remove()  # a clean exit removes its own
+        assert not Path(SHM_DIR, live_segment).exists()
     finally:
         for p in (live_app, live_engine, orphan, bystander):
             p.kill()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vllm_tui import config
+from vllm_tui.engine.processes import remove_segments
 
 RUN_DIRNAME = "run"
 
@@ -78,6 +79,7 @@ class PidFile:
         self.app = me if me is not None else ProcessRecord(os.getpid(), 0.0)
         self.path = self.directory / f"app-{self.app.pid}.json"
         self._engine: dict[int, ProcessRecord] = {}
+        self._segments: set[str] = set()
         self._lock = threading.Lock()
 
     @property
@@ -104,16 +106,36 @@ class PidFile:
                 self._engine.pop(pid, None)
             self._write()
 
+    def add_segments(self, names: set[str]) -> None:
+        """Record the shared-memory segments the engine processes use (see `remove_segments`)."""
+        with self._lock:
+            if names <= self._segments:
+                return
+            self._segments |= names
+            self._write()
+
+    def end_segments(self, names: set[str]) -> None:
+        """Once the engine processes that used them are gone: remove what they left in /dev/shm."""
+        remove_segments(names)
+        with self._lock:
+            if not names & self._segments:
+                return
+            self._segments -= names
+            self._write()
+
     def remove(self) -> None:
         """At a clean exit, once the engine processes are gone."""
         with self._lock:
             self._engine.clear()
+            remove_segments(self._segments)
+            self._segments.clear()
             self.path.unlink(missing_ok=True)
 
     def _write(self) -> None:
         data = {
             "app": {"pid": self.app.pid, "create_time": self.app.create_time},
             "engine": [{"pid": r.pid, "create_time": r.create_time} for r in self._engine.values()],
+            "shm": sorted(self._segments),
         }
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -139,14 +161,15 @@ def current() -> PidFile:
         return _current
 
 
-def _read(path: Path) -> tuple[ProcessRecord, list[ProcessRecord]] | None:
+def _read(path: Path) -> tuple[ProcessRecord, list[ProcessRecord], list[str]] | None:
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
         app = ProcessRecord(int(data["app"]["pid"]), float(data["app"]["create_time"]))
         engine = [ProcessRecord(int(e["pid"]), float(e["create_time"])) for e in data.get("engine", [])]
+        segments = [str(name) for name in data.get("shm", [])]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return app, engine
+    return app, engine, segments
 
 
 def reap_orphans(directory: Path | None = None, grace: float = 3.0) -> list[Reaped]:
@@ -164,7 +187,7 @@ def reap_orphans(directory: Path | None = None, grace: float = 3.0) -> list[Reap
         parsed = _read(path)
         if parsed is None:
             continue  # half-written by a live app, or not ours: leave it
-        app, engine = parsed
+        app, engine, segments = parsed
         if app.pid == me or is_running(app):
             continue
         procs = []
@@ -176,6 +199,8 @@ def reap_orphans(directory: Path | None = None, grace: float = 3.0) -> list[Reap
             except psutil.Error:
                 continue
         end_processes(procs, grace)
+        if not any(is_running(record) for record in engine):
+            remove_segments(segments)
         path.unlink(missing_ok=True)
         reaped.append(Reaped(app.pid, tuple(sorted(p.pid for p in procs))))
     return reaped

@@ -46,7 +46,7 @@ from vllm_tui.engine.events import (
 )
 from vllm_tui.engine.load_stages import StageTracker
 from vllm_tui.engine.log_capture import LogFollower
-from vllm_tui.engine.processes import alive, child_pids, terminate
+from vllm_tui.engine.processes import alive, child_pids, remove_segments, shared_segments, terminate
 from vllm_tui.engine.prompt import continues_answer, render_prompt_ids
 from vllm_tui.engine.reasoning import ReasoningSplitter, detect_reasoning_parser
 from vllm_tui.engine.request import ChatRequest, ChatTurn
@@ -142,6 +142,8 @@ class Frontend:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._stop_event: asyncio.Event | None = None
         self._pids: set[int] = set()
+        self._segments: set[str] = set()
+        """vLLM's shared memory between its processes: a process ended by a signal leaves its own."""
         self._metrics: dict[str, Any] = {}
         self._ready = False
 
@@ -157,8 +159,12 @@ class Frontend:
         """End the engine processes and this one once the app is gone (reparented)."""
         while os.getppid() == self._parent:
             time.sleep(PARENT_CHECK_SECONDS)
-        terminate(child_pids(), grace=5.0)
+        self._end_children(child_pids(), grace=5.0)
         os._exit(1)
+
+    def _end_children(self, pids: set[int], grace: float = 10.0) -> None:
+        terminate(pids, grace)
+        remove_segments(self._segments)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -188,6 +194,7 @@ class Frontend:
             return
         self._llm = llm
         self._pids = child_pids()
+        self._segments = shared_segments(self._pids)
         try:
             tok = llm.get_tokenizer()  # sync in vLLM 0.33, a coroutine before
             self._tokenizer = await tok if inspect.isawaitable(tok) else tok
@@ -296,7 +303,7 @@ class Frontend:
                         died=True,
                     )
                 )
-                await asyncio.to_thread(terminate, self._pids)
+                await asyncio.to_thread(self._end_children, self._pids)
                 await self._stop_event.wait()
                 return
             m = self._metrics
@@ -316,7 +323,7 @@ class Frontend:
             llm.shutdown()  # synchronous; fine here, this loop serves only this engine
         except Exception:  # noqa: BLE001 - a dead engine may fail to shut down cleanly
             pass
-        await asyncio.to_thread(terminate, self._pids | child_pids())
+        await asyncio.to_thread(self._end_children, self._pids | child_pids())
 
     # --- requests ---------------------------------------------------------------------------
 

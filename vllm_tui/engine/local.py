@@ -29,7 +29,7 @@ from vllm_tui.engine.events import (
 )
 from vllm_tui.engine.log_capture import file_size, lines_since
 from vllm_tui.engine.preflight import preflight
-from vllm_tui.engine.processes import child_pids, terminate
+from vllm_tui.engine.processes import child_pids, shared_segments, terminate
 from vllm_tui.engine.request import ChatRequest
 from vllm_tui.orphans import PidFile
 from vllm_tui.orphans import current as current_pid_file
@@ -70,6 +70,8 @@ class LocalEngine:
         self._pids: set[int] = set()
         self._ready_event: EngineReady | None = None
         self._recorded: set[int] = set()
+        self._segments: set[str] = set()
+        """vLLM's shared-memory segments, removed after its processes end (see orphans.remove_segments)."""
         self._raw_results: queue.Queue[dict[str, float]] = queue.Queue()
         self.ready = threading.Event()
 
@@ -147,6 +149,7 @@ class LocalEngine:
             process.join(5)
         LocalEngine._claimed_pids.difference_update(self._pids)
         self._pids_file().discard(ended | self._recorded)
+        self._pids_file().end_segments(self._segments)
 
     def kill(self, grace: float = 2.0) -> None:
         """For a user who will not wait (a second ctrl+q): end every process of this engine now,
@@ -257,6 +260,8 @@ class LocalEngine:
         # Children seen during the load that have since exited (helper commands vLLM ran) go.
         self._pids_file().discard(self._recorded - self._pids)
         self._recorded &= self._pids
+        self._segments = shared_segments(self._pids)
+        self._pids_file().add_segments(self._segments)
         self._ready_event = event
         self._loaded = True
         self.ready.set()
@@ -300,6 +305,7 @@ class LocalEngine:
     def _end(self, pids: set[int]) -> None:
         terminate(pids)
         self._pids_file().discard(pids)
+        self._pids_file().end_segments(self._segments)
 
 
 GIL_SWITCH_INTERVAL = 0.001
