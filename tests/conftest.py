@@ -54,11 +54,13 @@ def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_draft_left(isolated_user_dirs: Path) -> None:
-    """Each test starts with an empty prompt: a prompt one test left unsent would be restored into
-    the next test's app (the app keeps it across restarts, in the shared state dir)."""
+    """Each test starts with an empty prompt and its store's latest chat: a prompt one test left
+    unsent, or the chat it had open, would be restored into the next test's app (the app keeps both
+    across restarts, in the shared state dir)."""
     from vllm_tui.config import state_dir
 
     (state_dir() / "draft.txt").unlink(missing_ok=True)
+    (state_dir() / "open-chat.txt").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

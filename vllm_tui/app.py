@@ -163,10 +163,20 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         except (StoreError, OSError) as exc:
             self.notify(f"Chats will not be saved: {exc}", severity="error", timeout=10)
             return
-        latest = self.store.latest_chat()
-        if latest is not None:
-            # After the first frame has reached the terminal: the screen and prompt come first.
-            self.set_timer(0.1, lambda: self.run_worker(self.chat.load_chat(latest.id), group="load-chat"))
+        from vllm_tui.recent import load_open_chat
+
+        # The chat shown when the app last ended (its unsent prompt is restored with it), else the
+        # most recent one. "new": a new chat, nothing to load.
+        last = load_open_chat()
+        chat = self.store.chat(last) if isinstance(last, int) else None
+        if chat is None and last != "new":
+            chat = self.store.latest_chat()
+        if chat is None:
+            self.chat.chat_restored = True
+            return
+        chat_id = chat.id
+        # After the first frame has reached the terminal: the screen and prompt come first.
+        self.set_timer(0.1, lambda: self.run_worker(self.chat.load_chat(chat_id), group="load-chat"))
 
     def _start_gpu_sampler(self) -> None:
         import os

@@ -1,11 +1,12 @@
 """What the user picked last, kept in the state dir: local model paths (for the model picker), the
-folder chats were last exported to, and the prompt typed but not sent."""
+folder chats were last exported to, the prompt typed but not sent, and the chat it was typed in."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 from vllm_tui.config import state_dir
 
@@ -88,3 +89,31 @@ def save_draft(text: str) -> None:
         os.replace(partial, path)
     except OSError:
         pass  # a read-only state dir: the draft is simply not kept
+
+
+def _open_chat_path() -> Path:
+    return state_dir() / "open-chat.txt"
+
+
+def load_open_chat() -> int | Literal["new"] | None:
+    """The chat shown when the app last ended: its id, "new" for a new chat not yet sent, or None
+    when nothing was recorded (then the most recent chat opens)."""
+    try:
+        text = _open_chat_path().read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if text == "new":
+        return "new"
+    return int(text) if text.isdigit() else None
+
+
+def save_open_chat(chat_id: int | None) -> None:
+    """Record the chat shown (None: a new chat), so the next start opens it with its draft."""
+    path = _open_chat_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")
+        partial.write_text("new" if chat_id is None else str(chat_id), encoding="utf-8")
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only state dir: the next start opens the latest chat

@@ -19,6 +19,7 @@ from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
 from vllm_tui.engine.events import EngineMetrics
 from vllm_tui.recent import load_recent
+from vllm_tui.store import ChatStore
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.status_line import StatusLine
@@ -634,3 +635,33 @@ async def test_a_prompt_left_unsent_is_back_after_a_restart(tmp_path: Path) -> N
     async with fourth.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.2)
         assert fourth.query_one(PromptInput).text == "typed just before"
+
+
+async def test_a_restart_reopens_the_chat_that_was_open_with_its_draft(tmp_path: Path) -> None:
+    """Not the most recently updated chat: the draft was typed for the one shown, and enter would
+    have sent it into another conversation."""
+    store = ChatStore.open(tmp_path / "chats.sqlite3")
+    older = store.create_chat("Ocean notes")
+    store.add_user_message(older.id, "about the ocean")
+    newer = store.create_chat("Latest")
+    store.add_user_message(newer.id, "something else")
+    store.close()
+
+    app = make_engineless_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.chat_id == newer.id, what="the latest chat at first start")
+        await app.chat.load_chat(older.id)
+        await pilot.press(*"follow-up about the ocean")
+        await pilot.pause(1.3)  # recorded within a second, as a crash would find it
+    again = make_engineless_app(tmp_path)
+    async with again.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: again.chat.chat_id == older.id, what="the chat open at exit")
+        assert again.query_one(PromptInput).text == "follow-up about the ocean"
+        again.query_one(PromptInput).clear()
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: again.chat.chat_id is None, what="a new chat")
+        await pilot.press("ctrl+q")
+    third = make_engineless_app(tmp_path)
+    async with third.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.5)
+        assert third.chat.chat_id is None, "a new chat at exit: a new chat again, not the latest"

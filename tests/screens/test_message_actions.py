@@ -101,14 +101,22 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         await settle(pilot, app, 1)
         assert isinstance(app.focused, PromptInput)
 
-        # Edit: the last prompt comes back to the prompt box; enter resends it in its place.
-        await pilot.press("alt+e")
+        # Edit: the last prompt comes back to the prompt box; enter resends it in its place. What
+        # was being typed is set aside meanwhile: esc, or sending the edit, puts it back.
         prompt = app.query_one(PromptInput)
+        await pilot.press(*"half typed")
+        await pilot.press("alt+e")
         assert prompt.text == "first question" and app.chat.editing is not None
+        await pilot.press("escape")
+        assert prompt.text == "half typed" and app.chat.editing is None
+        await pilot.press("alt+e")
+        assert prompt.text == "first question"
         prompt.clear()
         prompt.insert("edited question")
         await pilot.press("enter")
         await wait_until(pilot, lambda: [m.text for m in app.query(UserMessage)] == ["edited question"])
+        assert prompt.text == "half typed"
+        prompt.clear()
         await settle(pilot, app, 1)
         assert [r.content for r in stored(app) if r.role == "user"] == ["edited question"]
         assert [t.content for t in app.chat.history][0] == "edited question"

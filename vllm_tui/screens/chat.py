@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
 
@@ -41,7 +42,7 @@ from vllm_tui.widgets.engine_card import EngineCard
 from vllm_tui.widgets.gpu_panel import GpuPanel
 from vllm_tui.widgets.key_footer import KeyFooter
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
-from vllm_tui.widgets.prompt_input import PromptInput
+from vllm_tui.widgets.prompt_input import PromptInput, PromptStash
 from vllm_tui.widgets.samples import SamplesView
 from vllm_tui.widgets.status_line import StatusLine
 
@@ -177,10 +178,17 @@ class ChatScreen(MessageActions, Screen[None]):
         """True once composed and mounted: engine events are applied only after that."""
         self._saved_draft = ""
         """The unsent prompt as last written to the state dir (see save_draft)."""
+        self._saved_open_chat: tuple[int | None] | None = None
+        """(chat id,) as last recorded as the one open (None inside: a new chat); None: not yet."""
+        self.chat_restored = False
+        """Set once the chat open at the last exit is shown (or there was none): until then the chat
+        shown is not the user's choice, and is not recorded as the one open."""
         self.turn: list[AssistantMessage] = []
         """Every answer of the request being streamed (n of them for parallel samples)."""
         self.editing: UserMessage | None = None
         """The prompt being edited (alt+e): the next send replaces it and its answer."""
+        self.prompt_stash: PromptStash | None = None
+        """What the prompt held before alt+e: put back on esc or once the edit is sent."""
         self.continue_base: AnswerStats | None = None
         """While continuing an answer: its figures so far, to which the continuation's are added."""
         self._saving = False
@@ -237,18 +245,25 @@ class ChatScreen(MessageActions, Screen[None]):
         self._saved_draft = draft
 
     def save_draft(self, *, now: bool = False) -> None:
-        """Once a second while it changes (off the UI thread: a stalled disk must not stall typing),
-        and at quit (`now`)."""
-        from vllm_tui.recent import save_draft
+        """The unsent prompt and the chat it is typed in, for the next start: once a second while
+        they change (off the UI thread: a stalled disk must not stall typing), and at quit (`now`)."""
+        from vllm_tui.recent import save_draft, save_open_chat
 
-        text = self.query_one(PromptInput).full_text
-        if text == self._saved_draft:
-            return
-        self._saved_draft = text
-        if now:
-            save_draft(text)
-        else:
-            self.run_worker(partial(save_draft, text), thread=True, group="draft", exit_on_error=False)
+        # While alt+e has the last prompt in the box, the draft is what it set aside.
+        stash = self.prompt_stash
+        text = stash.full_text if stash is not None else self.query_one(PromptInput).full_text
+        saves: list[Callable[[], None]] = []
+        if text != self._saved_draft:
+            self._saved_draft = text
+            saves.append(partial(save_draft, text))
+        if self.chat_restored and (self.chat_id,) != self._saved_open_chat:
+            self._saved_open_chat = (self.chat_id,)
+            saves.append(partial(save_open_chat, self.chat_id))
+        for save in saves:
+            if now:
+                save()
+            else:
+                self.run_worker(save, thread=True, group="draft", exit_on_error=False)
 
     @property
     def store(self) -> ChatStore | None:
@@ -266,6 +281,7 @@ class ChatScreen(MessageActions, Screen[None]):
         try:
             await self._load_chat(chat_id, show)
         finally:
+            self.chat_restored = True
             self.show_chat_title()
             # Once it is drawn: the chat shown now lives on, the one removed is garbage.
             self.call_after_refresh(settle)

@@ -19,7 +19,7 @@ from vllm_tui.engine.request import ChatRequest, ChatTurn
 from vllm_tui.screens.confirm import ConfirmScreen
 from vllm_tui.store import StoreError
 from vllm_tui.widgets.message import AssistantMessage, UserMessage
-from vllm_tui.widgets.prompt_input import PromptInput
+from vllm_tui.widgets.prompt_input import PromptInput, PromptStash
 from vllm_tui.widgets.samples import SamplesView
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class MessageActions(Screen[None]):
     current_request: ChatRequest | None
     history: list[ChatTurn]
     editing: UserMessage | None
+    prompt_stash: PromptStash | None
+    """What the prompt held before alt+e put the last prompt in it."""
     continue_base: AnswerStats | None
 
     @property
@@ -245,6 +247,9 @@ class MessageActions(Screen[None]):
         if self._busy():
             return
         prompt = self.query_one(PromptInput)
+        # What was being typed is set aside, not lost: esc, or sending the edit, puts it back.
+        if self.prompt_stash is None:
+            self.prompt_stash = prompt.set_aside()
         prompt.text = exchange[0].text
         prompt.move_cursor(prompt.document.end)
         prompt.border_title = "Editing the last prompt · enter resends it · esc cancels"
@@ -258,11 +263,20 @@ class MessageActions(Screen[None]):
         prompt = self.query_one(PromptInput)
         prompt.clear()
         prompt.border_title = None
+        self._put_back_stash()
         return True
+
+    def _put_back_stash(self) -> None:
+        stash, self.prompt_stash = self.prompt_stash, None
+        if stash is not None:
+            prompt = self.query_one(PromptInput)
+            prompt.put_back(stash)
+            prompt.move_cursor(prompt.document.end)
 
     async def resend_edited(self, text: str) -> None:
         user, self.editing = self.editing, None
         self.query_one(PromptInput).border_title = None
+        self._put_back_stash()
         if user is not None and user.is_attached:
             exchange = self.last_exchange()
             if exchange is not None and exchange[0] is user and exchange[1] is not None:

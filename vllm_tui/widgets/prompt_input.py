@@ -8,12 +8,28 @@ send it as ESC + Enter, which Textual reads as Enter.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
+
+
+@dataclass(frozen=True)
+class PromptStash:
+    """What the prompt held when something else took it over (alt+e), to be put back."""
+
+    text: str
+    pastes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def full_text(self) -> str:
+        text = self.text
+        for marker, pasted in self.pastes:
+            text = text.replace(marker, pasted, 1)
+        return text
 
 
 class PromptInput(TextArea):
@@ -85,6 +101,21 @@ class PromptInput(TextArea):
     def clear(self) -> Any:
         self._pastes.clear()
         return super().clear()
+
+    def set_aside(self) -> PromptStash:
+        """Empty the prompt, returning what it held for `put_back`."""
+        stash = PromptStash(self.text, tuple(self._pastes))
+        self.clear()
+        return stash
+
+    def put_back(self, stash: PromptStash) -> None:
+        """Restore a stash, ahead of anything typed since."""
+        if not stash.text:
+            return
+        rest, pastes = self.text, self._pastes
+        self.clear()
+        self.insert(stash.text + rest)
+        self._pastes = [*stash.pastes, *pastes]
 
     def take(self, typed: str) -> None:
         """Remove what was sent (`Submitted.typed`), keeping whatever was typed after the enter:
