@@ -181,3 +181,33 @@ async def test_deleting_the_running_profile_leaves_it_unnamed(tmp_path: Path) ->
         title = app.screen.query_one("#settings-title", Static).render()
         assert "no saved profile (mine was deleted)" in str(title)
         assert "mine" not in cfg.profiles
+
+
+async def test_a_local_path_picked_under_a_remote_profile_loads_here(tmp_path: Path) -> None:
+    """F3 after a remote server failed: a recent local path must load locally. It was asked of the
+    same (refusing) server, since the pick kept the remote profile with only its model replaced."""
+    from tests.support import make_engineless_app
+    from vllm_tui.recent import remember
+
+    local = tmp_path / "ckpt"
+    local.mkdir()  # not a model: the local load fails at once, as the test wants
+    remember(str(local))
+    remote = copy.deepcopy(AppConfig().profile())
+    remote.kind, remote.server_url = "remote", "http://127.0.0.1:9/v1"  # nothing listens on port 9
+    remote.engine.model = str(local)
+    app = make_engineless_app(tmp_path, profile=remote)
+    async with app.run_test(size=(120, 40)) as pilot:
+        status = app.chat.query_one(StatusLine)
+        await wait_until(pilot, lambda: status.state == "failed", what="the remote server refused")
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="picker shown")
+        picker = app.screen
+        assert isinstance(picker, ModelPickerScreen)
+        assert not [e for e in picker.shown if e is not None and e.current], "the local path is not what runs"
+        await pilot.press(*str(local))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.profile.kind == "local", what="a local profile")
+        assert app.profile.engine.model == str(local)
+        await wait_until(
+            pilot, lambda: status.state == "failed" and status.model == str(local), what="tried here"
+        )

@@ -100,6 +100,8 @@ class ProfileActions(App[None]):
             elif picked.model:
                 profile = copy.deepcopy(self.profile)
                 profile.engine.model = picked.model
+                if not picked.on_server:
+                    profile.kind = "local"  # a path or a cached model, picked under a remote profile
             else:
                 return
             self.run_worker(self.switch_to(profile), group="profile")

@@ -212,7 +212,7 @@ async def test_models_of_the_attached_server_come_first(hf_cache: Path) -> None:
         await pilot.press(*"r1-b")
         await pilot.press("enter")
         await wait_until(pilot, lambda: bool(app.results))
-    assert app.results == [PickedModel(None, "tiny-r1-b")]
+    assert app.results == [PickedModel(None, "tiny-r1-b", on_server=True)]
 
 
 def current_entries(app: App[Any]) -> list[str]:
@@ -239,3 +239,25 @@ async def test_a_profile_whose_model_was_replaced_is_not_current(hf_cache: Path,
     async with app.run_test(size=(110, 36)) as pilot:
         await wait_until(pilot, lambda: picker(app).cache_scan is not None)
         assert current_entries(app) == [f"recent:{here}"]
+
+
+async def test_under_a_remote_profile_a_local_path_loads_here_and_is_not_current(
+    hf_cache: Path, tmp_path: Path
+) -> None:
+    """A remote profile's model field names the server's model, which may read like a local path:
+    that path is not what runs, and picking it loads it here, not through the server."""
+    here = tmp_path / "ckpt"
+    here.mkdir()
+    running = copy.deepcopy(AppConfig().profiles["r1-distill-qwen-1.5b"])
+    running.kind, running.server_url = "remote", "http://127.0.0.1:8000/v1"
+    running.engine.model = str(here)
+    app = PickerApp([str(here)], served=(str(here), "other"), running=running)
+    async with app.run_test(size=(110, 36)) as pilot:
+        await wait_until(pilot, lambda: picker(app).cache_scan is not None)
+        assert current_entries(app) == [f"server:{here}"]
+        options = app.screen.query_one(OptionList)
+        recent = next(i for i, e in enumerate(picker(app).shown) if e is not None and e.kind == "recent")
+        options.highlighted = recent
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.results))
+    assert app.results == [PickedModel(None, str(here), current=False, on_server=False)]

@@ -39,6 +39,8 @@ class PickedModel:
     model: str | None
     current: bool = False
     """What runs now (marked "● current" in the list): choosing it again need not reload."""
+    on_server: bool = False
+    """One of the remote server's models: asked of that server. Any other model loads here."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class _Entry:
         return f"{self.label} {self.detail}".lower()
 
     def picked(self) -> PickedModel:
-        return PickedModel(self.profile_name, self.model, self.current)
+        return PickedModel(self.profile_name, self.model, self.current, on_server=self.kind == "server")
 
 
 def _size(n: int) -> str:
@@ -152,9 +154,13 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
         running: Profile | None = None,
     ) -> None:
         super().__init__()
-        current_model = self._current_model = running.engine.model if running is not None else None
+        remote = running is not None and running.kind == "remote"
+        current_model = running.engine.model if running is not None else None
+        # A path or a cached model loads here: "current" only while a local engine runs it (a
+        # remote profile's model field holds the server's name for it, which may look the same).
+        self._current_model = None if remote else current_model
         self._entries: list[_Entry] = [
-            _Entry("server", m, "/v1/models", model=m, current=same_model(m, current_model))
+            _Entry("server", m, "/v1/models", model=m, current=remote and same_model(m, current_model))
             for m in server_models
         ]
         self._entries += [
@@ -170,7 +176,7 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
         ]
         for path in recent_paths:
             missing = "" if Path(path).expanduser().exists() else "missing"
-            current = same_model(path, current_model)
+            current = same_model(path, self._current_model)
             self._entries.append(_Entry("recent", path, missing, model=path, current=current))
         self._cache_dir = hf_cache_dir
         self.shown: list[_Entry | None] = []
