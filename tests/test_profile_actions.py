@@ -183,7 +183,9 @@ async def test_deleting_the_running_profile_leaves_it_unnamed(tmp_path: Path) ->
         assert "mine" not in cfg.profiles
 
 
-async def test_a_local_path_picked_under_a_remote_profile_loads_here(tmp_path: Path) -> None:
+async def test_a_local_path_picked_under_a_remote_profile_loads_here(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """F3 after a remote server failed: a recent local path must load locally. It was asked of the
     same (refusing) server, since the pick kept the remote profile with only its model replaced."""
     from tests.support import make_engineless_app
@@ -199,6 +201,8 @@ async def test_a_local_path_picked_under_a_remote_profile_loads_here(tmp_path: P
     async with app.run_test(size=(120, 40)) as pilot:
         status = app.chat.query_one(StatusLine)
         await wait_until(pilot, lambda: status.state == "failed", what="the remote server refused")
+        # Logged as well: the notice says "F5 shows the log", where nothing of a server's was.
+        assert "engine failed: Connection refused by 127.0.0.1:9" in caplog.text
         await pilot.press("f3")
         await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="picker shown")
         picker = app.screen

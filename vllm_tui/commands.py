@@ -58,7 +58,11 @@ def _section(
     node_or_class: DOMNode | type,
     target: str,
     hidden: frozenset[str] = frozenset(),
+    contexts: dict[str, str] | None = None,
 ) -> list[Command]:
+    """`contexts`: binding id → when the key does that, for keys bound twice ("in the delete
+    question"), which otherwise read as a conflict."""
+    contexts = contexts or {}
     raw = getattr(node_or_class, "_bindings", None)
     if isinstance(raw, BindingsMap):
         bindings = raw.copy()
@@ -77,9 +81,10 @@ def _section(
             seen.add(ident)
             keys = _keys(app, bindings, binding.id, binding)
             action = binding.action.removeprefix("screen.")
-            commands.append(
-                Command(name, binding.description, keys, action, target, binding.tooltip, binding.id or "")
-            )
+            context = contexts.get(binding.id or "")
+            description = f"{binding.description} ({context})" if context else binding.description
+            binding_id = binding.id or ""
+            commands.append(Command(name, description, keys, action, target, binding.tooltip, binding_id))
     return commands
 
 
@@ -132,7 +137,10 @@ def help_rows(app: VllmTuiApp, here: Screen[Any] | None = None, here_name: str =
 
     # The screen's ctrl+c "Copy selected text" is the App's priority ctrl+c, listed once as that.
     copy = frozenset({"screen.copy_text", "copy_text"})
-    below = [] if here is None or here is app.chat else _section(app, here_name, here, "screen", copy)
+    below = []
+    if here is not None and here is not app.chat:
+        contexts = getattr(here, "HELP_CONTEXT", {})
+        below = _section(app, here_name, here, "screen", copy, contexts)
     return [
         *below,
         *_section(app, "App", app, "app"),  # Textual's own ctrl+p "palette" binding among them

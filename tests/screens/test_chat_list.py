@@ -185,10 +185,13 @@ async def test_escape_leaves_search_then_closes(store: ChatStore) -> None:
     app = ListApp(store)
     async with app.run_test() as pilot:
         screen = _screen(app)
+        await pilot.press("down", "down")
+        assert screen.options.highlighted == 2
         await pilot.press("slash", *"tides")
         await wait_until(pilot, lambda: len(screen._hits) >= 1)
         await pilot.press("escape")
         assert screen.mode == "list" and screen.options.option_count == 3 and not app.results
+        assert screen.options.highlighted == 2, "back on the chat highlighted before the search"
         await pilot.press("escape")
         await wait_until(pilot, lambda: bool(app.results))
     assert app.results == [ChatListResult("close")]

@@ -175,6 +175,7 @@ async def test_the_theme_list_marks_the_theme_in_use(tmp_path: Path) -> None:
 async def test_help_over_another_screen_lists_that_screen_s_keys_first(tmp_path: Path) -> None:
     from vllm_tui.screens.chat_list import ChatListScreen
     from vllm_tui.screens.help import HelpScreen
+    from vllm_tui.screens.model_picker import ModelPickerScreen
     from vllm_tui.screens.settings import SettingsScreen
 
     app = make_app(tmp_path)
@@ -197,4 +198,22 @@ async def test_help_over_another_screen_lists_that_screen_s_keys_first(tmp_path:
         await wait_until(pilot, lambda: isinstance(app.screen, ChatListScreen), what="chat list")
         await pilot.press("f1")  # a dialog: the App's f1 did not reach it
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help over the list")
-        assert app.screen.rows[0].section == "Chats (this screen)"  # type: ignore[attr-defined]
+        rows = app.screen.rows  # type: ignore[attr-defined]
+        assert rows[0].section == "Chats (this screen)"
+        # n and esc are bound twice there: each row says when it applies.
+        own = {r.description for r in rows if r.section == "Chats (this screen)" and r.keys in ("n", "esc")}
+        assert own == {
+            "New chat",
+            "No (in a yes/no question)",
+            "Cancel (searching, renaming, exporting)",
+            "Close (from the list)",
+        }
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatListScreen), what="help closed")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.chat, what="the list closed")
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="model picker")
+        await pilot.press("f1")  # a dialog too
+        await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help over the picker")
+        assert app.screen.rows[0].section == "Model picker (this screen)"  # type: ignore[attr-defined]

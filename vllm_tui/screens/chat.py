@@ -738,13 +738,16 @@ class ChatScreen(MessageActions, Screen[None]):
             self.engine_ready = False
             status.state = "failed"
             status.stage = event.title
+            # In the log too, which the notice points to: a remote engine's failures (a refused
+            # connection) have no vLLM lines there of their own.
+            log.error("engine failed: %s: %s %s", event.title, event.reason, event.advice)
             if self.current is not None and self.current.streaming:
                 self.current.fail("The engine died" if event.died else event.title, event.reason)
                 self._close_turn()
-            log = self.query_one("#log", VerticalScroll)
+            chat_log = self.query_one("#log", VerticalScroll)
             keys = "ctrl+r restarts the engine · F5 shows the log"
-            log.mount(Notice(event.title, f"{event.reason}\n{event.advice}\n{keys}".strip()))
-            log.anchor()
+            chat_log.mount(Notice(event.title, f"{event.reason}\n{event.advice}\n{keys}".strip()))
+            chat_log.anchor()
         elif isinstance(event, EngineStopped):
             self.engine_ready = False
             if not self._replacing_engine:  # else the status line keeps saying what comes next

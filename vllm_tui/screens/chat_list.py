@@ -103,6 +103,14 @@ class ChatListScreen(ModalScreen[ChatListResult]):
 
     HELP_TITLE: ClassVar[str] = "Chats"
     """What help calls this screen's keys when opened over it."""
+    HELP_CONTEXT: ClassVar[dict[str, str]] = {
+        "chat_list.confirm_delete": "in a yes/no question",
+        "chat_list.cancel_delete": "in a yes/no question",
+        "chat_list.focus_results": "while searching",
+        "chat_list.cancel": "searching, renaming, exporting",
+        "chat_list.close": "from the list",
+    }
+    """For help: when a key bound twice (n, esc) does which."""
 
     CSS_PATH = "chat_list.tcss"
 
@@ -150,6 +158,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         self._hits: dict[str, SearchHit] = {}
         self._deleted: list[int] = []
         self._query = ""
+        self._before_search: int | None = None
+        """The chat highlighted when search began: highlighted again when it ends."""
         self._on_yes: Callable[[], None] | None = None
         """What y does while a question is shown (mode "confirm")."""
 
@@ -429,6 +439,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
 
     def action_search(self) -> None:
         if self.mode == "list":
+            chat = self.highlighted_chat
+            self._before_search = chat.id if chat is not None else None
             self._set_mode("search")
             self._query = self.search_input.value
             self._run_search(self._query)
@@ -450,7 +462,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         if leaving_search:
             self._hits = {}
             self.search_input.value = ""
-            self.reload()
+            self.reload(select=self._before_search)  # back on the chat highlighted before
 
     def _result(
         self,

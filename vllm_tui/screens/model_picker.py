@@ -126,6 +126,8 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
         Binding("escape", "cancel", "Cancel", id="picker.cancel"),
         Binding("down", "move(1)", "Next", show=False, id="picker.down"),
         Binding("up", "move(-1)", "Previous", show=False, id="picker.up"),
+        # A dialog: the App's own f1 does not reach it.
+        Binding("f1", "app.help", "Help", show=False, id="picker.help"),
     ]
     """
     | Key(s) | Description |
