@@ -350,6 +350,16 @@ async def test_a_narrow_terminal_puts_the_side_panel_under_the_form(hf_cache: Pa
         await pilot.pause()
         box = app.screen.query_one("#notes").region
         assert box.y >= side.region.y and box.bottom <= side.region.bottom, "Notes whole, above Memory"
+    # At 60 columns a reason beside its field ran down the form two letters a line: Notes alone.
+    tiny = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", [80 * GB])
+    async with tiny.run_test(size=(60, 20)) as pilot:
+        await wait_until(pilot, lambda: screen(tiny).model_info is not None)
+        assert tiny.screen.has_class("-tiny")
+        await tab_to(pilot, "field-sampling-temperature")
+        await pilot.press("ctrl+u", *"abc")
+        await pilot.pause()
+        assert not tiny.screen.query_one("#field-sampling-temperature-reason").display
+        assert "not a number" in str(tiny.screen.query_one("#notes", Static).content)
     wide = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", [80 * GB])
     async with wide.run_test(size=(140, 50)) as pilot:
         await pilot.pause()

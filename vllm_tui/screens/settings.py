@@ -239,8 +239,9 @@ class SettingsScreen(Screen[SettingsResult | None]):
 
     CSS_PATH = "settings.tcss"
     # Below 130 columns the side panel (memory estimate, notes) goes under the form, which then has
-    # the width for each field's value and reason (settings.tcss).
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (130, "-wide")]
+    # the width for each field's value and reason (settings.tcss). Below 80 the reason beside a field
+    # had two columns left and ran down the form two letters a line: there Notes alone names them.
+    HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (80, "-narrow"), (130, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "apply", "Apply", tooltip="Apply these settings", id="settings.apply"),
@@ -437,7 +438,7 @@ class SettingsScreen(Screen[SettingsResult | None]):
             for path, message in self.errors.items():
                 lines.append(f"[$error]{_SPEC_BY_PATH[path].label}[/]: {escape(message)}")
         for path, message in warnings.items():
-            lines.append(f"[$warning]{path.rsplit('.', 1)[-1]}[/]: {escape(message)}")
+            lines.append(f"[$warning]{_SPEC_BY_PATH[path].label}[/]: {escape(message)}")
         if _engine_differs(self.candidate, self._original):
             # Said before ctrl+s: a sampling change applies at once, this one costs the model's load.
             lines.append("[$accent]Applying restarts the engine[/] with these settings (the chat is kept).")
