@@ -665,3 +665,29 @@ async def test_a_restart_reopens_the_chat_that_was_open_with_its_draft(tmp_path:
     async with third.run_test(size=(100, 30)) as pilot:
         await pilot.pause(0.5)
         assert third.chat.chat_id is None, "a new chat at exit: a new chat again, not the latest"
+
+
+async def test_a_search_hit_opens_its_chat_with_the_message_at_the_top(tmp_path: Path) -> None:
+    """Not the chat's end: each restored answer's thinking fold scrolled itself into view after
+    the scroll to the hit, and the last one left the view at the end, the hit out of sight."""
+    store = ChatStore.open(tmp_path / "chats.sqlite3")
+    chat = store.create_chat("Draft chat")
+    hit = 0
+    for i in range(6):
+        asked = store.add_user_message(chat.id, "Give three options" if i == 2 else f"Question {i}")
+        hit = asked if i == 2 else hit
+        answer = store.begin_answer(chat.id, "m", "p", {})
+        body = "\n\n".join(f"Paragraph {j} of answer {i}. " + "words " * 30 for j in range(4))
+        store.finish_answer(answer, "complete", content=body, thinking="thinking " * 20)
+    store.close()
+    app = make_engineless_app(tmp_path)
+    async with app.run_test(size=(100, 28)) as pilot:
+        await wait_until(pilot, lambda: app.chat.chat_id == chat.id, what="the chat open")
+        await app.chat.load_chat(chat.id, show=hit)
+        log = app.chat.query_one("#log")
+        target = next(w for w in log.query(".message") if getattr(w, "stored_id", None) == hit)
+        for _ in range(10):  # the folds' scrolls ran a few refreshes after the load
+            await pilot.pause(0.05)
+        assert target.has_focus
+        top = target.virtual_region.y
+        assert log.scroll_y <= top <= log.scroll_y + 2, f"view at {log.scroll_y}, the hit at {top}"

@@ -358,15 +358,17 @@ class ChatScreen(MessageActions, Screen[None]):
         for widget, m in answers:
             widget.restore(m.thinking, m.content, _finish_of(m), _stats_of(m), _note_of(m))
         self.history = self.history_from_log()
-        log.scroll_end(animate=False)
-        log.anchor()
         target = None
         if show is not None:
             target = next((w for w in log.query(".message") if getattr(w, "stored_id", None) == show), None)
         if target is not None:
-            # After the layout that gives the restored answers their heights, as below.
+            # After the layout that gives the restored answers their heights, as below. Not after a
+            # scroll to the end first: Textual runs that one after the refresh too, and it came last.
+            log.release_anchor()
             self.call_after_refresh(self._reveal, target)
             return
+        log.scroll_end(animate=False)
+        log.anchor()
         if show is not None:
             self.notify(
                 "The match is in an earlier part of this chat, which is not shown here "

@@ -112,6 +112,27 @@ class _ThinkingBlock(Collapsible, NoRelayout, Backdrop):
     class Contents(Collapsible.Contents, NoRelayout, Backdrop):
         pass
 
+    _quiet = False
+
+    def fold(self) -> None:
+        """Fold it as the answer begins, without scrolling it into view.
+
+        Collapsible scrolls itself into view after each fold or unfold, which suits a click. Folded
+        as an answer starts, that scrolled the log: opening a chat from a search hit, every restored
+        answer's fold ran after the scroll to the hit, and the last one took the view to the end."""
+        self._quiet = True
+        try:
+            self.collapsed = True
+        finally:
+            self._quiet = False
+
+    def _watch_collapsed(self, collapsed: bool) -> None:
+        if not self._quiet:
+            super()._watch_collapsed(collapsed)
+            return
+        self._update_collapsed(collapsed)
+        self.post_message(self.Collapsed(self) if collapsed else self.Expanded(self))
+
 
 class AssistantMessage(Vertical, NoRelayout, Backdrop):
     """One answer: header, thinking (collapsible), the answer, and a stats line. Its height follows
@@ -239,7 +260,7 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
                 # A restored answer has no clock of its thinking; restore() names its length instead.
                 self._thought_s = None if self.restored else thought
                 block.title = "Thought" if self.restored else f"Thought for {thought:.1f} s"
-                block.collapsed = True
+                block.fold()
         self._answer.append(text)
 
     def _count(self, tokens: int) -> None:
