@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from vllm_tui.screens.chat_list import ChatListResult, ChatListScreen
 from vllm_tui.store import ChatStore
@@ -239,6 +239,12 @@ async def test_export_writes_markdown(
         await pilot.press("e", "ctrl+u", *".md", "enter")
         await wait_until(pilot, lambda: any("not a file name" in str(n.message) for n in app._notifications))
         assert not (tmp_path / "notes" / ".md").exists()
+        # The line stays open with what was typed, to be corrected rather than retyped.
+        screen = _screen(app)
+        assert screen.mode == "export" and screen.query_one("#chat-list-edit", Input).value == ".md"
+        await pilot.press("home", *"fixed")
+        await pilot.press("enter")
+        await wait_until(pilot, (tmp_path / "notes" / "fixed.md").exists)
 
 
 async def test_empty_store(tmp_path: Path) -> None:

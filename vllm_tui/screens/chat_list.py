@@ -306,23 +306,26 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     def _edit_submitted(self, event: Input.Submitted) -> None:
         chat = self.highlighted_chat
         mode = self.mode
-        self._end_edit()
         if chat is None:
+            self._end_edit()
             return
+        target = None
+        if mode == "export":
+            target = resolve_export_path(chat, event.value.strip(), load_export_dir())
+            if target.name.startswith(".") and target.suffix == "":  # ".md": no name before it
+                # The line stays open with what was typed, to be corrected rather than retyped.
+                self.notify(
+                    f"{target.name} is not a file name: give one (chat.md), or a folder.",
+                    title="Not exported",
+                    severity="error",
+                )
+                return
+        self._end_edit()
         try:
             if mode == "rename":
                 self.store.rename_chat(chat.id, event.value)
                 self.reload(select=chat.id)
-            elif mode == "export":
-                folder = load_export_dir()
-                target = resolve_export_path(chat, event.value.strip(), folder)
-                if target.name.startswith(".") and target.suffix == "":  # ".md": no name before it
-                    self.notify(
-                        f"{target.name} is not a file name: give one (chat.md), or a folder.",
-                        title="Not exported",
-                        severity="error",
-                    )
-                    return
+            elif target is not None:
                 if not target.parent.is_dir():
                     # A mistyped folder would be made, and then remembered for the next export.
                     question = Content.assemble((str(target.parent), "bold"), " does not exist. Create it?")
