@@ -163,6 +163,7 @@ class ProfileActions(App[None]):
             return  # ctrl+q came while the old engine stopped: no new one
         await self._wait_for_gpu_memory()
         profile = profile or self.profile
+        self.kv_cache_tokens = None  # the old engine's figure; the new one reports its own when ready
         self.chat.show_engine(profile)
         if self.gpu_sampler is not None:
             from vllm_tui.gpu import EngineDevices

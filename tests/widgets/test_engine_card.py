@@ -152,6 +152,12 @@ async def test_card_shows_each_state() -> None:
         assert app.query_one("#engine-failure").display
         assert not app.query_one("#engine-speed").display
 
+        # A vLLM server's engine: its tensor parallel size is the server's, not this profile's.
+        card.set_model("tiny-r1", 1, remote=True)
+        card.apply_event(EngineReady("tiny-r1", 2048, 0.2))
+        await pilot.pause()
+        assert card.border_title == "engine · remote"
+
 
 async def test_the_tokens_of_an_answer_already_counted_leave_the_card_alone() -> None:
     app = CardApp()

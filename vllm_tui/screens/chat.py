@@ -208,7 +208,10 @@ class ChatScreen(MessageActions, Screen[None]):
         with Horizontal(id="main"):
             yield ChatLog(id="log")
             with Vertical(id="sidebar"):
-                yield EngineCard(self.tui.profile.engine.model, self.tui.profile.engine.tensor_parallel_size)
+                profile = self.tui.profile
+                yield EngineCard(
+                    profile.engine.model, profile.engine.tensor_parallel_size, remote=profile.kind == "remote"
+                )
                 yield GpuPanel(id="gpus")
         yield PromptInput(id="prompt")
         yield KeyFooter()
@@ -570,7 +573,9 @@ class ChatScreen(MessageActions, Screen[None]):
         status.state = "starting"
         status.stage = "starting"
         status.fraction = None
-        self.query_one(EngineCard).set_model(profile.engine.model, profile.engine.tensor_parallel_size)
+        self.query_one(EngineCard).set_model(
+            profile.engine.model, profile.engine.tensor_parallel_size, remote=profile.kind == "remote"
+        )
         self.refresh_sampling()
 
     def refresh_sampling(self) -> None:

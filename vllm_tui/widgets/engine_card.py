@@ -57,6 +57,8 @@ class EngineStatus:
     state: EngineState = EngineState.IDLE
     model: str = ""
     tensor_parallel_size: int = 1
+    remote: bool = False
+    """A vLLM server's engine: its parallelism is the server's, not shown here."""
     stage: str = ""
     """The loading stage's label, while loading."""
     load_fraction: float | None = None
@@ -201,13 +203,15 @@ class EngineCard(Vertical):
         model: str = "",
         tensor_parallel_size: int = 1,
         *,
+        remote: bool = False,
         id: str | None = None,  # noqa: A002 — Textual's own parameter name
         classes: str | None = None,
     ) -> None:
         super().__init__(id=id, classes=classes)
         # Set before mount without the watcher: the model is known from settings before EngineReady.
         self.set_reactive(
-            EngineCard.status, EngineStatus(model=model, tensor_parallel_size=tensor_parallel_size)
+            EngineCard.status,
+            EngineStatus(model=model, tensor_parallel_size=tensor_parallel_size, remote=remote),
         )
 
     def compose(self) -> ComposeResult:
@@ -236,9 +240,11 @@ class EngineCard(Vertical):
         seconds until it has let go of the GPUs should not read "generating"."""
         self.status = stopping(self.status)
 
-    def set_model(self, model: str, tensor_parallel_size: int = 1) -> None:
+    def set_model(self, model: str, tensor_parallel_size: int = 1, *, remote: bool = False) -> None:
         """The model about to load (before any event names it)."""
-        self.status = replace(self.status, model=model, tensor_parallel_size=tensor_parallel_size)
+        self.status = replace(
+            self.status, model=model, tensor_parallel_size=tensor_parallel_size, remote=remote
+        )
 
     def watch_status(self, status: EngineStatus) -> None:
         if self.is_mounted:
@@ -247,7 +253,8 @@ class EngineCard(Vertical):
     def _show(self, status: EngineStatus) -> None:
         for state in EngineState:
             self.set_class(status.state is state, f"-{state.name.lower()}")
-        self.border_title = f"engine · TP {status.tensor_parallel_size}"
+        parallel = "remote" if status.remote else f"TP {status.tensor_parallel_size}"
+        self.border_title = f"engine · {parallel}"
         model_label = self.query_one("#engine-model", Label)
         model_label.update(display_model(status.model) if status.model else "no model")
         # A long model name is cut to the sidebar's width; hovering shows all of it.
