@@ -346,7 +346,7 @@ async def test_a_narrow_terminal_puts_the_side_panel_under_the_form(hf_cache: Pa
         await tab_to(pilot, "field-sampling-temperature")
         await pilot.press("ctrl+u", *"abc")
         notes = str(app.screen.query_one("#notes", Static).content)
-        assert "1 field(s) to fix" in notes and "Temperature" in notes and "not a number" in notes
+        assert "1 field to fix" in notes and "Temperature" in notes and "not a number" in notes
         await pilot.pause()
         box = app.screen.query_one("#notes").region
         assert box.y >= side.region.y and box.bottom <= side.region.bottom, "Notes whole, above Memory"

@@ -112,7 +112,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec(
         "sampling.system_prompt", "System prompt", "text", "sampling", placeholder="none (R1 wants none)"
     ),
-    FieldSpec("server_url", "Server URL", "text", "remote", placeholder="http://127.0.0.1:8000/v1"),
+    FieldSpec("server_url", "Server URL", "text", "remote", placeholder="the server's address"),
     FieldSpec("api_key_env", "API key variable", "text", "remote"),
 )
 
@@ -433,7 +433,8 @@ class SettingsScreen(Screen[SettingsResult | None]):
     def _update_notes(self, warnings: dict[str, str]) -> None:
         lines = []
         if self.errors:
-            lines.append(f"[b $error]{len(self.errors)} field(s) to fix before applying[/]")
+            count = len(self.errors)
+            lines.append(f"[b $error]{count} field{'s' if count != 1 else ''} to fix before applying[/]")
             # Named here too: in a narrow terminal the reason beside a field may be cut off.
             for path, message in self.errors.items():
                 lines.append(f"[$error]{_SPEC_BY_PATH[path].label}[/]: {escape(message)}")
