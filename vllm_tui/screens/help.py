@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -65,12 +66,15 @@ class HelpScreen(ModalScreen[None]):
         sections: dict[str, list[tuple[str, str, str]]] = {}
         for row in self.rows:
             sections.setdefault(row.section, []).append((row.keys, row.description, row.binding_id))
+        # One width for every section's descriptions, so the ids line up down the list (capped: a
+        # section with longer ones widens only itself, and a narrow terminal keeps room for ids).
+        described = min(max((cell_len(row.description) for row in self.rows), default=0), 22)
         with VerticalScroll() as scroll:
             scroll.border_title = "Keys · esc closes"
             for name, rows in sections.items():
                 table = Table.grid(padding=(0, 2))
                 table.add_column(style="bold", min_width=16, no_wrap=True)
-                table.add_column()
+                table.add_column(min_width=described)
                 table.add_column(style="dim")
                 table.title = name
                 table.title_justify = "left"
