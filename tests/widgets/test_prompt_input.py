@@ -70,3 +70,28 @@ async def test_the_prompt_grows_with_its_lines_up_to_ten() -> None:
         prompt.insert("\n" + "\n".join(f"more {i}" for i in range(20)))
         await pilot.pause()
         assert prompt.outer_size.height == 12  # then it scrolls
+
+
+async def test_editing_keys_in_one_burst_act_in_the_order_they_came() -> None:
+    """As bindings, backspace, the arrows and the rest ran only after the characters that followed
+    them in the same burst (a quick typist over SSH, tmux send-keys)."""
+    app = PromptApp()
+    async with app.run_test() as pilot:
+        prompt = app.query_one(PromptInput)
+        prompt.focus()
+        bursts = {
+            ("a", "b", "backspace", "c", "d"): "acd",
+            ("h", "i", "left", "X"): "hXi",
+            ("x", "y", "backspace", "backspace", "z"): "z",
+            ("a", "b", "shift+left", "c"): "ac",
+            ("o", "n", "e", "enter", "t", "w", "o"): "two",
+        }
+        for keys, expected in bursts.items():
+            prompt.clear()
+            await pilot.pause()
+            for key in keys:  # posted at once: none is handled before the next arrives
+                app.post_message(events.Key(key, key if len(key) == 1 else None))
+            await pilot.pause(0.2)
+            if "enter" in keys:  # as the chat screen does with what enter sent
+                prompt.take(app.sent[-1].typed)
+            assert prompt.text == expected, keys

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import events
+from textual.actions import parse as parse_action
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
@@ -130,18 +131,26 @@ class PromptInput(TextArea):
             self._pastes = pastes
 
     async def _on_key(self, event: events.Key) -> None:
+        # The prompt's own keys (enter, backspace, the arrows, TextArea's editing keys) run here, in
+        # the order they came. As bindings they ran only once the key had bubbled up to the App,
+        # after the characters that followed in the same burst (a quick typist over SSH, tmux
+        # send-keys): "ab", backspace, "cd" gave "abc", and left then "X" typed X at the end.
         for binding in self._bindings.key_to_bindings.get(event.key, ()):
-            if binding.action in ("submit", "newline"):
-                event.prevent_default()
-                event.stop()
-                if getattr(event, "_prompt_done", False):  # Textual may hand an event here twice
-                    return
-                event._prompt_done = True  # type: ignore[attr-defined]
-                if binding.action == "submit":
-                    self.action_submit()
-                else:
-                    self.action_newline()
+            namespace, name, params = parse_action(binding.action)
+            if namespace or self.check_action(name, params) is False:
+                continue  # another namespace's, or not now: left to Textual
+            event.prevent_default()
+            event.stop()
+            if getattr(event, "_prompt_done", False):  # Textual may hand an event here twice
                 return
+            event._prompt_done = True  # type: ignore[attr-defined]
+            if name == "submit":
+                self.action_submit()
+            elif name == "newline":
+                self.action_newline()
+            else:
+                await self.run_action(binding.action)
+            return
         # Terminals send alt+letter as ESC + letter, which Textual delivers with the letter as its
         # character: TextArea would type the letter and swallow the key, so the app's alt+ keys
         # (regenerate, copy, …) would never fire from the prompt. Let them through instead.
