@@ -29,6 +29,7 @@ from vllm_tui.store import Chat, SearchHit, StoreError
 from vllm_tui.store.export import resolve_export_path
 from vllm_tui.widgets.key_footer import KeyFooter
 from vllm_tui.widgets.option_list import OptionListNoWrap
+from vllm_tui.widgets.ordered_keys import OrderedInput
 
 if TYPE_CHECKING:
     from vllm_tui.store import ChatStore
@@ -71,7 +72,7 @@ class ChatOptions(OptionListNoWrap, inherit_bindings=False):
     ]
 
 
-class EditInput(Input):
+class EditInput(OrderedInput):
     """The rename and export line: the footer says what enter does there ("⏎ Rename", "⏎ Export").
 
     Input's own enter binding is hidden from the footer, which then showed only "esc Cancel"."""
@@ -90,7 +91,7 @@ class EditInput(Input):
         return super().check_action(action, parameters)
 
 
-class SearchInput(Input):
+class SearchInput(OrderedInput):
     """The search line: enter goes to the results, and the footer says so."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from vllm_tui.model_info import GB, hf_hub_cache_dir, looks_like_hf_id, runs_as_stored, same_model
 from vllm_tui.widgets.key_footer import KeyFooter
 from vllm_tui.widgets.option_list import OptionListNoWrap
+from vllm_tui.widgets.ordered_keys import OrderedInput
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -188,7 +189,7 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-dialog"):
             yield Label("Choose a model or profile · enter loads it · esc cancels", id="picker-title")
-            yield Input(placeholder="filter, or a path / org/name", id="picker-filter")
+            yield OrderedInput(placeholder="filter, or a path / org/name", id="picker-filter")
             yield OptionListNoWrap(id="picker-options")
             yield Static("Scanning the Hugging Face cache…", id="picker-status")
         # Its own keys: below a dialog the chat's footer offered keys that do nothing here.

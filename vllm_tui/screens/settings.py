@@ -48,6 +48,7 @@ from vllm_tui.model_info import (
 from vllm_tui.screens.confirm import ConfirmScreen
 from vllm_tui.validation import check_profile_name, validate_profile
 from vllm_tui.widgets.key_footer import KeyFooter
+from vllm_tui.widgets.ordered_keys import OrderedInput
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -183,7 +184,7 @@ def _engine_differs(a: Profile, b: Profile) -> bool:
     ) != (b.kind, b.server_url, b.api_key_env)
 
 
-class NameInput(Input):
+class NameInput(OrderedInput):
     """The new profile's name: the footer says what enter does (Input's own enter is hidden)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Save", id="settings.name_save")]
@@ -303,7 +304,7 @@ class SettingsScreen(Screen[SettingsResult | None]):
             if value not in spec.choices:  # a hand-edited config may hold anything; show it, flag it
                 options.append((str(value), value))
             return Select(options, value=value, allow_blank=False, compact=True, id=spec.widget_id)
-        return Input(_as_text(value), placeholder=spec.placeholder, compact=True, id=spec.widget_id)
+        return OrderedInput(_as_text(value), placeholder=spec.placeholder, compact=True, id=spec.widget_id)
 
     def _group(self, group: str) -> ComposeResult:
         with Vertical(id=f"group-{group}", classes="group") as box:

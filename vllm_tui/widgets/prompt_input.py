@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import events
-from textual.actions import parse as parse_action
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import TextArea
+
+from vllm_tui.widgets.ordered_keys import handle_in_order
 
 
 @dataclass(frozen=True)
@@ -131,29 +132,13 @@ class PromptInput(TextArea):
             self._pastes = pastes
 
     async def _on_key(self, event: events.Key) -> None:
-        # The prompt's own keys (enter, backspace, the arrows, TextArea's editing keys) run here, in
-        # the order they came. As bindings they ran only once the key had bubbled up to the App,
-        # after the characters that followed in the same burst (a quick typist over SSH, tmux
-        # send-keys): "ab", backspace, "cd" gave "abc", and left then "X" typed X at the end.
-        for binding in self._bindings.key_to_bindings.get(event.key, ()):
-            namespace, name, params = parse_action(binding.action)
-            if namespace or self.check_action(name, params) is False:
-                continue  # another namespace's, or not now: left to Textual
-            event.prevent_default()
-            event.stop()
-            if getattr(event, "_prompt_done", False):  # Textual may hand an event here twice
-                return
-            event._prompt_done = True  # type: ignore[attr-defined]
-            if name == "submit":
-                self.action_submit()
-            elif name == "newline":
-                self.action_newline()
-            else:
-                await self.run_action(binding.action)
+        # Every key in the order it came, its own (enter, backspace, the arrows) and the screen's or
+        # the App's (esc, alt+r, F-keys): see vllm_tui.widgets.ordered_keys.
+        if await handle_in_order(self, event, {"submit": self.action_submit, "newline": self.action_newline}):
             return
         # Terminals send alt+letter as ESC + letter, which Textual delivers with the letter as its
-        # character: TextArea would type the letter and swallow the key, so the app's alt+ keys
-        # (regenerate, copy, …) would never fire from the prompt. Let them through instead.
+        # character: TextArea would type the letter and swallow the key, so an alt+ key that nothing
+        # binds must not type either.
         if event.key.startswith("alt+") and len(event.key) > 4:
             event.prevent_default()
 
