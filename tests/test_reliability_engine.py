@@ -215,6 +215,7 @@ async def test_engine_killed_mid_answer_keeps_the_answer_and_restarts(
         old_pids = set(app.engine.pids)  # type: ignore[union-attr]
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.chat.engine_ready, timeout=300, what="engine restarted")
+        assert not app.query(Notice), "the engine is back: its failure's notice went"
         app.profile.sampling.max_tokens = 20
         await send(pilot, "still there?")
         await wait_until(pilot, lambda: len(app.query(AssistantMessage)) == 2, what="second answer")

@@ -143,9 +143,11 @@ class ProfileActions(App[None]):
             return
         from vllm_tui.recent import remember
 
-        if profile.kind != "remote":
+        if profile.kind == "remote":
+            self.notify(f"Connecting to {profile.server_url}…", timeout=4)
+        else:
             remember(profile.engine.model)
-        self.notify(f"Loading {profile.engine.model}…", timeout=4)
+            self.notify(f"Loading {profile.engine.model}…", timeout=4)
         await self.replace_engine(profile)
 
     async def replace_engine(self, profile: Profile | None) -> None:

@@ -691,3 +691,32 @@ async def test_a_search_hit_opens_its_chat_with_the_message_at_the_top(tmp_path:
         assert target.has_focus
         top = target.virtual_region.y
         assert log.scroll_y <= top <= log.scroll_y + 2, f"view at {log.scroll_y}, the hit at {top}"
+
+
+async def test_the_footer_names_what_esc_does_now(tmp_path: Path) -> None:
+    """It said "esc Stop" with nothing streaming, while esc cancelled an edit or left a message."""
+    from textual.widgets._footer import FooterKey
+
+    store = ChatStore.open(tmp_path / "chats.sqlite3")
+    chat = store.create_chat()
+    store.add_user_message(chat.id, "a question")
+    answer = store.begin_answer(chat.id, "m", "p", {})
+    store.finish_answer(answer, "complete", content="an answer")
+    store.close()
+    app = make_engineless_app(tmp_path)
+
+    def esc() -> list[str]:
+        return [key.description for key in app.screen.query(FooterKey) if key.key == "escape"]
+
+    async with app.run_test(size=(140, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.chat_id == chat.id, what="the chat open")
+        await pilot.pause()
+        assert esc() == [], "nothing to stop, edit or leave"
+        await pilot.press("ctrl+up")
+        await wait_until(pilot, lambda: esc() == ["Back to prompt"], what="a message selected")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.focused, PromptInput), what="back at the prompt")
+        await pilot.press("alt+e")
+        await wait_until(pilot, lambda: esc() == ["Cancel edit"], what="editing")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.chat.editing is None and esc() == [], what="the edit cancelled")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from textual.widgets._footer import FooterKey
 
 from tests.support import make_engineless_app, wait_until
 from vllm_tui.app import VllmTuiApp
@@ -203,7 +204,7 @@ async def test_help_over_another_screen_lists_that_screen_s_keys_first(tmp_path:
         # n and esc are bound twice there: each row says when it applies.
         own = {r.description for r in rows if r.section == "Chats (this screen)" and r.keys in ("n", "esc")}
         assert own == {
-            "New chat",
+            "New chat (from the list)",
             "No (in a yes/no question)",
             "Cancel (searching, renaming, exporting)",
             "Close (from the list)",
@@ -214,6 +215,9 @@ async def test_help_over_another_screen_lists_that_screen_s_keys_first(tmp_path:
         await wait_until(pilot, lambda: app.screen is app.chat, what="the list closed")
         await pilot.press("f3")
         await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="model picker")
+        await pilot.pause()
+        footer = [f"{k.key_display} {k.description}" for k in app.screen.query(FooterKey)]
+        assert footer[:2] == ["⏎ Load", "esc Cancel"], footer
         await pilot.press("f1")  # a dialog too
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help over the picker")
         assert app.screen.rows[0].section == "Model picker (this screen)"  # type: ignore[attr-defined]

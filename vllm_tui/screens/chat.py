@@ -119,7 +119,10 @@ class ChatScreen(MessageActions, Screen[None]):
     # ctrl+b (tmux's prefix) only as a second key for the sidebar. alt+letter arrives as ESC+letter,
     # which tmux passes on within its escape-time.
     BINDINGS: ClassVar[list[BindingType]] = [
+        # One key, three meanings, each named in the footer only when it is what esc does now.
         Binding("escape", "stop", "Stop", id="chat.stop", priority=True),
+        Binding("escape", "escape('edit')", "Cancel edit", id="chat.cancel_edit", priority=True),
+        Binding("escape", "escape('select')", "Back to prompt", id="chat.to_prompt", priority=True),
         Binding("ctrl+n", "new_chat", "New chat", id="chat.new"),
         # Off the footer (F1 lists them), so that Help and Quit fit in 80 columns.
         Binding("ctrl+t", "toggle_thinking", "Thinking", id="chat.toggle_thinking", show=False),
@@ -657,6 +660,7 @@ class ChatScreen(MessageActions, Screen[None]):
     def _start_turn(self, message: AssistantMessage, request: ChatRequest) -> None:
         self.current = message
         self.current_request = request
+        self.refresh_bindings()  # esc now stops it
         self.query_one(StatusLine).state = "generating"
         self.tui.engine_submit(request)
 
@@ -672,6 +676,28 @@ class ChatScreen(MessageActions, Screen[None]):
         elif not self.cancel_edit() and not isinstance(self.focused, PromptInput):
             # Idle: esc leaves a selected message (or the sidebar) for the prompt.
             self.action_focus_prompt()
+
+    def action_escape(self, what: str) -> None:
+        if what == "edit":
+            self.cancel_edit()
+        else:
+            self.action_focus_prompt()
+
+    def _streaming(self) -> bool:
+        return self.current is not None and self.current.streaming and self.current_request is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """esc: stops an answer, else cancels an edit, else leaves a selected message (the footer
+        said "Stop" in all three, and when there was nothing to stop)."""
+        if action == "stop":
+            return self._streaming()
+        if action == "escape":
+            if self._streaming():
+                return False
+            if parameters and parameters[0] == "edit":
+                return self.editing is not None
+            return self.editing is None and not isinstance(self.focused, PromptInput)
+        return True
 
     def action_new_chat(self) -> None:
         self.run_worker(self.load_chat(None), group="load-chat")
@@ -737,6 +763,11 @@ class ChatScreen(MessageActions, Screen[None]):
             status.fraction = event.fraction
         elif isinstance(event, EngineReady):
             self.engine_ready = True
+            # The engine is back: its failures' notices go. Left in the log, the last one stayed
+            # below the next answer (a regenerate puts it in its old place, above), which then
+            # looked as if it had failed too.
+            for notice in self.query(".notice.-engine-failure"):
+                notice.remove()
             status.model = event.model
             status.state = "ready"
             kv = f" · KV cache {event.kv_cache_tokens:,} tokens" if event.kv_cache_tokens else ""
@@ -753,7 +784,9 @@ class ChatScreen(MessageActions, Screen[None]):
                 self._close_turn()
             chat_log = self.query_one("#log", VerticalScroll)
             keys = "ctrl+r restarts the engine · F5 shows the log"
-            chat_log.mount(Notice(event.title, f"{event.reason}\n{event.advice}\n{keys}".strip()))
+            notice = Notice(event.title, f"{event.reason}\n{event.advice}\n{keys}".strip())
+            notice.add_class("-engine-failure")
+            chat_log.mount(notice)
             chat_log.anchor()
         elif isinstance(event, EngineStopped):
             self.engine_ready = False
@@ -832,6 +865,7 @@ class ChatScreen(MessageActions, Screen[None]):
         self.call_after_refresh(settle)  # after the turn's last frame
         self.current_request = None
         self.continue_base = None
+        self.refresh_bindings()  # esc no longer stops anything
         status = self.query_one(StatusLine)
         if status.state in ("generating", "stopping"):
             status.state = "ready"

@@ -254,12 +254,14 @@ class MessageActions(Screen[None]):
         prompt.move_cursor(prompt.document.end)
         prompt.border_title = "Editing the last prompt · enter resends it · esc cancels"
         self.editing = exchange[0]
+        self.refresh_bindings()  # esc cancels the edit
         self.action_focus_prompt()
 
     def cancel_edit(self) -> bool:
         if self.editing is None:
             return False
         self.editing = None
+        self.refresh_bindings()
         prompt = self.query_one(PromptInput)
         prompt.clear()
         prompt.border_title = None
@@ -275,6 +277,7 @@ class MessageActions(Screen[None]):
 
     async def resend_edited(self, text: str) -> None:
         user, self.editing = self.editing, None
+        self.refresh_bindings()
         self.query_one(PromptInput).border_title = None
         self._put_back_stash()
         if user is not None and user.is_attached:

@@ -105,6 +105,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     HELP_TITLE: ClassVar[str] = "Chats"
     """What help calls this screen's keys when opened over it."""
     HELP_CONTEXT: ClassVar[dict[str, str]] = {
+        "chat_list.new": "from the list",
         "chat_list.confirm_delete": "in a yes/no question",
         "chat_list.cancel_delete": "in a yes/no question",
         "chat_list.focus_results": "while searching",

@@ -115,6 +115,12 @@ def _looks_like_path(text: str) -> bool:
     return text.startswith(("/", "~", "./", "../"))
 
 
+class FilterInput(OrderedInput):
+    """The picker's filter line: enter loads the highlighted entry, and the footer and help say so."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "submit", "Load", id="picker.load")]
+
+
 class ModelPickerScreen(ModalScreen[PickedModel | None]):
     """Choose a profile or a model. Dismisses with `PickedModel`, or None when cancelled."""
 
@@ -189,7 +195,7 @@ class ModelPickerScreen(ModalScreen[PickedModel | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="picker-dialog"):
             yield Label("Choose a model or profile · enter loads it · esc cancels", id="picker-title")
-            yield OrderedInput(placeholder="filter, or a path / org/name", id="picker-filter")
+            yield FilterInput(placeholder="filter, or a path / org/name", id="picker-filter")
             yield OptionListNoWrap(id="picker-options")
             yield Static("Scanning the Hugging Face cache…", id="picker-status")
         # Its own keys: below a dialog the chat's footer offered keys that do nothing here.
