@@ -194,6 +194,8 @@ async def test_remote_kind_shows_only_the_fields_a_server_uses(hf_cache: Path) -
     app = SettingsApp(AppConfig(), "r1-distill-qwen-1.5b", None)
     async with app.run_test(size=(140, 50)) as pilot:
         assert not app.screen.query_one("#group-remote").display and not shown("server-url")
+        await pilot.pause()
+        assert app.focused is not None and app.focused.id == "field-kind", "the form takes keys at once"
         await tab_to(pilot, "field-engine-tensor-parallel-size")
         await pilot.press("x")  # an engine error, which stops Apply only while the profile is local
         assert list(screen(app).errors) == ["engine.tensor_parallel_size"]

@@ -348,6 +348,9 @@ class SettingsScreen(Screen[SettingsResult | None]):
     def on_mount(self) -> None:
         self._refresh_form()
         self._read_model_info(self.candidate.engine.model)
+        # Keys go to the form from the start: with nothing focused, enter did nothing and no field
+        # was lit until a first tab.
+        self.query_one(f"#{FIELDS[0].widget_id}").focus()
 
     # --- reading the form -----------------------------------------------------------------------
 
