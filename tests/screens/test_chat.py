@@ -652,7 +652,7 @@ async def test_a_restart_reopens_the_chat_that_was_open_with_its_draft(tmp_path:
         await wait_until(pilot, lambda: app.chat.chat_id == newer.id, what="the latest chat at first start")
         await app.chat.load_chat(older.id)
         await pilot.press(*"follow-up about the ocean")
-        await pilot.pause(1.3)  # recorded within a second, as a crash would find it
+        await pilot.pause(2.5)  # recorded each second (a slow machine: a tick later), as a crash finds it
     again = make_engineless_app(tmp_path)
     async with again.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: again.chat.chat_id == older.id, what="the chat open at exit")
@@ -686,9 +686,9 @@ async def test_a_search_hit_opens_its_chat_with_the_message_at_the_top(tmp_path:
         await app.chat.load_chat(chat.id, show=hit)
         log = app.chat.query_one("#log")
         target = next(w for w in log.query(".message") if getattr(w, "stored_id", None) == hit)
-        for _ in range(10):  # the folds' scrolls ran a few refreshes after the load
+        await wait_until(pilot, lambda: target.has_focus, what="the hit selected")
+        for _ in range(10):  # the folds' scrolls ran a few refreshes after the reveal
             await pilot.pause(0.05)
-        assert target.has_focus
         top = target.virtual_region.y
         assert log.scroll_y <= top <= log.scroll_y + 2, f"view at {log.scroll_y}, the hit at {top}"
 
