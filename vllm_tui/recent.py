@@ -75,18 +75,23 @@ def load_draft() -> str:
         return ""
 
 
+def _write_whole(path: Path, text: str) -> None:
+    """Written to a temporary file, then renamed into place, so a crash mid-write leaves the previous
+    contents, not half of these. Raises OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def save_draft(text: str) -> None:
-    """Keep `text` as the unsent prompt ("" forgets it). Written whole, then renamed into place, so a
-    crash mid-write leaves the previous draft, not half of this one."""
+    """Keep `text` as the unsent prompt ("" forgets it), written whole (`_write_whole`)."""
     path = _draft_path()
     try:
         if not text:
             path.unlink(missing_ok=True)
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        _write_whole(path, text)
     except OSError:
         pass  # a read-only state dir: the draft is simply not kept
 
@@ -109,11 +114,7 @@ def load_open_chat() -> int | Literal["new"] | None:
 
 def save_open_chat(chat_id: int | None) -> None:
     """Record the chat shown (None: a new chat), so the next start opens it with its draft."""
-    path = _open_chat_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".tmp")
-        partial.write_text("new" if chat_id is None else str(chat_id), encoding="utf-8")
-        os.replace(partial, path)
+        _write_whole(_open_chat_path(), "new" if chat_id is None else str(chat_id))
     except OSError:
         pass  # a read-only state dir: the next start opens the latest chat

@@ -665,8 +665,9 @@ class ChatScreen(MessageActions, Screen[None]):
         self.tui.engine_submit(request)
 
     def action_stop(self) -> None:
-        if self.current is not None and self.current.streaming and self.current_request is not None:
-            request_id = self.current_request.request_id
+        request = self._streaming_request()
+        if request is not None:
+            request_id = request.request_id
             log.info("esc: stop %s", request_id)
             self.tui.engine_stop(request_id)
             # Said at once: the engine's "stopped" comes with its next output, a moment later.
@@ -683,16 +684,20 @@ class ChatScreen(MessageActions, Screen[None]):
         else:
             self.action_focus_prompt()
 
-    def _streaming(self) -> bool:
-        return self.current is not None and self.current.streaming and self.current_request is not None
+    def _streaming_request(self) -> ChatRequest | None:
+        """The request whose answer is streaming now, if one is."""
+        if self.current is not None and self.current.streaming:
+            return self.current_request
+        return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """esc: stops an answer, else cancels an edit, else leaves a selected message (the footer
         said "Stop" in all three, and when there was nothing to stop)."""
+        streaming = self._streaming_request() is not None
         if action == "stop":
-            return self._streaming()
+            return streaming
         if action == "escape":
-            if self._streaming():
+            if streaming:
                 return False
             if parameters and parameters[0] == "edit":
                 return self.editing is not None

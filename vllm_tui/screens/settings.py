@@ -397,7 +397,6 @@ class SettingsScreen(Screen[SettingsResult | None]):
         engine.border_title = "Model on the server" if remote else _GROUP_TITLES["engine"]
         for spec in FIELDS:
             self.query_one(f"#{spec.widget_id}-row").display = spec.path not in hidden
-        for spec in FIELDS:
             note = self.query_one(f"#{spec.widget_id}-reason", Static)
             widget = self.query_one(f"#{spec.widget_id}")
             if spec.path in self.errors:

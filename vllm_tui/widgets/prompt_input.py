@@ -8,6 +8,7 @@ send it as ESC + Enter, which Textual reads as Enter.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -19,6 +20,13 @@ from textual.widgets import TextArea
 from vllm_tui.widgets.ordered_keys import handle_in_order
 
 
+def _with_pastes(text: str, pastes: Iterable[tuple[str, str]]) -> str:
+    """`text` with each large-paste marker replaced by what was pasted."""
+    for marker, pasted in pastes:
+        text = text.replace(marker, pasted, 1)
+    return text
+
+
 @dataclass(frozen=True)
 class PromptStash:
     """What the prompt held when something else took it over (alt+e), to be put back."""
@@ -28,10 +36,7 @@ class PromptStash:
 
     @property
     def full_text(self) -> str:
-        text = self.text
-        for marker, pasted in self.pastes:
-            text = text.replace(marker, pasted, 1)
-        return text
+        return _with_pastes(self.text, self.pastes)
 
 
 class PromptInput(TextArea):
@@ -95,10 +100,7 @@ class PromptInput(TextArea):
     @property
     def full_text(self) -> str:
         """The prompt with each large-paste marker replaced by what was pasted."""
-        text = self.text
-        for marker, pasted in self._pastes:
-            text = text.replace(marker, pasted, 1)
-        return text
+        return _with_pastes(self.text, self._pastes)
 
     def clear(self) -> Any:
         self._pastes.clear()
