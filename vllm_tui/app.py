@@ -46,6 +46,16 @@ class VllmTuiApp(LooksAndKeys, ProfileActions):
         Binding("ctrl+c", "interrupt", "Copy / stop / quit", id="app.interrupt", priority=True, show=False),
         # "?" only reaches here when the prompt is not focused: the prompt consumes printable keys.
         Binding("f1,question_mark", "help", "Help", id="app.help"),
+        # Textual's own binding for the palette, named like every other key (its own says "palette").
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Commands",
+            id="app.command_palette",
+            show=False,
+            priority=True,
+            tooltip="Every action by name",
+        ),
         # Priority for the keys that open a screen: keys typed right behind them (one burst from
         # tmux send-keys, or a fast typist) then reach the new screen, not the prompt below it.
         # In the footer's order: settings and model before the log, which a new user needs less.
