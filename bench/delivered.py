@@ -259,6 +259,14 @@ def main() -> int:
         "nogpu (no NVML polling), rawgpu / rawgpu10 (a bare loop while NVML is polled every 1 / 0.1 s), "
         "idle (this process's threads at SCHED_IDLE; last)",
     )
+    ap.add_argument(
+        "--cores",
+        choices=("app", "vllm"),
+        default="app",
+        help="app: as shipped (on vLLM's CPU backend the app and vLLM's other processes keep off the "
+        "workers' cores, vllm_tui.engine.cpu_cores); vllm: only what vLLM binds itself (the app before "
+        "round fifteen), for a comparison",
+    )
     args = ap.parse_args()
     kinds = args.app_runs.split(",")
     if "idle" in kinds and any(k != "idle" for k in kinds[kinds.index("idle") :]):
@@ -280,6 +288,10 @@ def main() -> int:
         enforce_eager=args.enforce_eager,
         gpu_memory_utilization=args.gpu_memory_utilization,
     )
+    if args.cores == "vllm":
+        from vllm_tui.engine import cpu_cores
+
+        cpu_cores.keep_off_worker_cores = lambda pids: frozenset()  # type: ignore[assignment]
     rec = Recorder()
     started = time.perf_counter()
     engine = LocalEngine(settings, rec, log_path)
@@ -302,13 +314,15 @@ def main() -> int:
                 polled = _raw_with_gpu_panel(engine, args.tokens, interval)
                 raw_after = run_raw(engine, args.tokens)
                 raw_mean = (raw_before["tok_s"] + raw_after["tok_s"]) / 2
-                runs.append({
-                    "kind": kind,
-                    "raw_tok_s": [round(raw_before["tok_s"], 1), round(raw_after["tok_s"], 1)],
-                    "polled_tok_s": round(polled["tok_s"], 1),
-                    "polled_over_raw": round(polled["tok_s"] / raw_mean, 3),
-                    "nvml": polled["nvml"],
-                })
+                runs.append(
+                    {
+                        "kind": kind,
+                        "raw_tok_s": [round(raw_before["tok_s"], 1), round(raw_after["tok_s"], 1)],
+                        "polled_tok_s": round(polled["tok_s"], 1),
+                        "polled_over_raw": round(polled["tok_s"] / raw_mean, 3),
+                        "nvml": polled["nvml"],
+                    }
+                )
                 raw_before = raw_after
                 continue
             app_run = _app_run(engine, kind, args.tokens, work / f"chats-{index}.sqlite3", log_path)
@@ -339,6 +353,8 @@ def main() -> int:
         "enforce_eager": args.enforce_eager,
         "load_s": round(load_s, 1),
         "kv_cache_tokens": ready.kv_cache_tokens,
+        "cores": args.cores,
+        "free_cores": sorted(engine.free_cores),
         "raw_ttft_ms": round(raw1["ttft_s"] * 1000, 1),
         "raw_tokens_per_output": round(raw1["tokens_per_output"], 2),
         "raw_frontend_cpu_ms_per_token": round(raw1["frontend_cpu_ms_per_token"], 3),

@@ -63,6 +63,16 @@ def no_draft_left(isolated_user_dirs: Path) -> None:
     (state_dir() / "open-chat.txt").unlink(missing_ok=True)
 
 
+@pytest.fixture(autouse=True)
+def every_core() -> None:
+    """Each test starts on every core. The session's engine, once ready, moves this process off its
+    worker's core as it moves the app (vllm_tui.engine.cpu_cores), and what a test starts (tmux, the
+    app inside it, that app's engine) would inherit the one core left."""
+    from vllm_tui.engine import cpu_cores
+
+    cpu_cores.release()
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Scripted R1-Distill-Qwen architecture (head_dim 64): thinks, `</think>`, then answers in a loop."""

@@ -4,6 +4,7 @@ vLLM (CPU build) with the scripted tiny R1 checkpoint."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from tests.support import Recorder
 from vllm_tui.config import EngineSettings, SamplingSettings
+from vllm_tui.engine import cpu_cores
 from vllm_tui.engine.events import (
     AnswerFailed,
     AnswerFinished,
@@ -68,6 +70,23 @@ def test_vllm_runs_outside_the_app_process(engine: LocalEngine) -> None:
     assert core and {p.pid for p in core} <= engine.pids
 
     assert "libtorch" in Path(f"/proc/{frontend}/maps").read_text()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: none to keep free")
+def test_only_the_workers_compute_threads_stay_on_their_cores(engine: LocalEngine) -> None:
+    """vLLM binds its CPU worker's OpenMP thread to a core and leaves the others for the rest; the
+    engine keeps its frontend, vLLM's engine core and the worker's other threads on those others."""
+    machine = cpu_cores.machine_cores()
+    free = engine.free_cores
+    assert free and free < machine  # VLLM_CPU_OMP_THREADS_BIND=auto bound the worker
+    bound = machine - free
+    frontend = engine.frontend_pid
+    assert frontend is not None
+    for pid in engine.pids:
+        for tid in cpu_cores._threads(pid):
+            cores = cpu_cores._affinity(tid)
+            assert cores is None or cores <= bound or cores == free, (pid, tid, cores)
+    assert {cpu_cores._affinity(t) for t in cpu_cores._threads(frontend)} <= {free, None}
 
 
 def test_stop_aborts_and_next_prompt_works(engine: LocalEngine, engine_events: Recorder) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vllm_tui.config import EngineSettings
+from vllm_tui.engine import cpu_cores
 from vllm_tui.engine.errors import explain, root_cause
 from vllm_tui.engine.events import (
     AnswerFailed,
@@ -73,6 +74,8 @@ class LocalEngine:
         self._segments: set[str] = set()
         """vLLM's shared-memory segments, removed after its processes end (see orphans.remove_segments)."""
         self._raw_results: queue.Queue[dict[str, float]] = queue.Queue()
+        self.free_cores: frozenset[int] = frozenset()
+        """On vLLM's CPU backend, the cores its workers left to everything else (see cpu_cores)."""
         self.ready = threading.Event()
 
     # --- the UI's side ------------------------------------------------------------------------
@@ -100,6 +103,7 @@ class LocalEngine:
             emit(self._ready_event)
 
     def start(self) -> None:
+        cpu_cores.machine_cores()  # noted before any engine's cores are kept free
         _ensure_resource_tracker(self._log_path)
         _share_the_interpreter()
         self._pids_before = child_pids()
@@ -150,6 +154,7 @@ class LocalEngine:
         LocalEngine._claimed_pids.difference_update(self._pids)
         self._pids_file().discard(ended | self._recorded)
         self._pids_file().end_segments(self._segments)
+        cpu_cores.release()
 
     def kill(self, grace: float = 2.0) -> None:
         """For a user who will not wait (a second ctrl+q): end every process of this engine now,
@@ -185,6 +190,8 @@ class LocalEngine:
                 self._emit(EngineStopped())
                 return
             self._emit(LoadProgress("Starting the engine process", 0.005))
+            # Processes inherit their starter's cores, and vLLM picks its workers' from those.
+            cpu_cores.release()
             process = context.Process(
                 target=serve, args=(self.settings, theirs, str(self._log_path)), name="vllm-tui-frontend"
             )
@@ -262,6 +269,7 @@ class LocalEngine:
         self._recorded &= self._pids
         self._segments = shared_segments(self._pids)
         self._pids_file().add_segments(self._segments)
+        self.free_cores = cpu_cores.keep_off_worker_cores(self._pids)
         self._ready_event = event
         self._loaded = True
         self.ready.set()
@@ -306,6 +314,7 @@ class LocalEngine:
         terminate(pids)
         self._pids_file().discard(pids)
         self._pids_file().end_segments(self._segments)
+        cpu_cores.release()
 
 
 GIL_SWITCH_INTERVAL = 0.001
