@@ -20,6 +20,7 @@ from vllm_tui.engine.events import (
     TextDelta,
 )
 from vllm_tui.widgets.engine_card import (
+    FAILURE_LINES,
     EngineCard,
     EngineState,
     EngineStatus,
@@ -191,3 +192,23 @@ def test_engine_card_snapshot(snap_compare: Callable[..., bool]) -> None:
 
     app = CardApp()
     assert snap_compare(app, terminal_size=(34, 9), run_before=feed)
+
+
+async def test_a_long_failure_is_cut_with_an_ellipsis_and_kept_whole_in_the_tooltip() -> None:
+    """A remote server's whole error stopped mid-sentence at the card's last row."""
+    reason = " ".join(f"word{i}" for i in range(80))  # far more than six rows of a 30-column card
+    app = CardApp()
+    async with app.run_test() as pilot:
+        card = app.query_one(EngineCard)
+        card.apply_event(EngineFailed("The server refused", reason, "Check the server URL in F2"))
+        await pilot.pause()
+        failure = app.query_one("#engine-failure", Label)
+        rows = [strip.text.rstrip() for strip in failure.render_lines(failure.region.reset_offset)]
+        assert len(rows) == FAILURE_LINES and failure.region.height == FAILURE_LINES
+        assert rows[0].startswith("word0 word1") and rows[-1].endswith("…")
+        assert failure.tooltip == f"{reason}\nCheck the server URL in F2"
+
+        card.apply_event(EngineFailed("Out of GPU memory", "CUDA out of memory", "Lower it"))
+        await pilot.pause()
+        rows = [strip.text.rstrip() for strip in failure.render_lines(failure.region.reset_offset)]
+        assert rows == ["CUDA out of memory", "Lower it"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import Label
 
@@ -155,6 +156,36 @@ def display_model(model: str) -> str:
     return model.rstrip("/").rsplit("/", 1)[-1] or model
 
 
+FAILURE_LINES = 6
+"""Lines of a failure's reason and advice the card shows; the chat's notice and the log have all."""
+
+
+class ClampedText(Label):
+    """Wrapped text cut to `FAILURE_LINES`, its last line ending in "…" where more was cut: a long
+    reason (a remote server's whole error) stopped mid-sentence, with no sign that more followed."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 — Textual's own parameter name
+        super().__init__(id=id)
+        self.text = ""
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.tooltip = text or None  # all of it on hover
+        self.update(text)
+
+    def render(self) -> Content:
+        width = self.size.width
+        whole = Content(self.text)
+        if width <= 1:
+            return whole
+        lines = whole.wrap(width)
+        if len(lines) <= FAILURE_LINES:
+            return whole
+        kept = lines[:FAILURE_LINES]
+        kept[-1] = kept[-1].rstrip().truncate(width - 1) + "…"
+        return Content("\n").join(kept)
+
+
 class EngineCard(Vertical):
     """Feed it every engine event with `apply_event`; it redraws only when what it shows changed."""
 
@@ -183,7 +214,6 @@ class EngineCard(Vertical):
     EngineCard #engine-failure {
         color: $text-muted;
         text-wrap: wrap;
-        max-height: 6;
         display: none;
     }
     EngineCard.-failed #engine-failure { display: block; }
@@ -218,7 +248,7 @@ class EngineCard(Vertical):
         yield Label(id="engine-model")
         yield Label(id="engine-state")
         yield UsageBar(id="engine-load-bar")
-        yield Label(id="engine-failure")
+        yield ClampedText(id="engine-failure")
         with Horizontal(id="kv-row", classes="engine-running"):
             yield Label(id="kv-label")
             yield UsageBar(id="kv-bar", warn_at=0.9)
@@ -269,7 +299,7 @@ class EngineCard(Vertical):
         self.query_one("#engine-state", Label).update(state_text)
         self.query_one("#engine-load-bar", UsageBar).fraction = status.load_fraction
         failure = "\n".join(part for part in (status.failure_reason, status.failure_advice) if part)
-        self.query_one("#engine-failure", Label).update(failure)
+        self.query_one("#engine-failure", ClampedText).set_text(failure)
         usage = status.kv_cache_usage
         self.query_one("#kv-label", Label).update("KV  n/a" if usage is None else f"KV {usage:>4.0%}")
         self.query_one("#kv-bar", UsageBar).fraction = usage
