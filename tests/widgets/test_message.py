@@ -100,3 +100,26 @@ def test_the_stats_line_tells_max_tokens_from_a_full_context() -> None:
     assert format_stats(stats, "length", max_tokens=1574).endswith("hit max tokens")
     assert format_stats(stats, "length").endswith("hit max tokens")  # the request's size not known
     assert format_stats(stats, "abort", max_tokens=2000).endswith("stopped")
+
+
+async def test_the_stats_line_wraps_between_its_phrases_only() -> None:
+    """With the sidebar open the chat is narrow: "TTFT 0.21 s" was split into "TTFT" / "0.21 s"."""
+    stats = AnswerStats(
+        prompt_tokens=9,
+        completion_tokens=1574,
+        reasoning_tokens=312,
+        time_to_first_token=0.21,
+        decode_seconds=20.0,
+    )
+    phrases = format_stats(stats, "stop").split(" · ")
+    for width in (24, 34, 46):
+        app = MessageApp()
+        async with app.run_test(size=(width, 24)) as pilot:
+            message = app.query_one(AssistantMessage)
+            message.append_answer("Done.", 2)
+            message.finish("stop", stats)
+            await pilot.pause(0.3)
+            stats_line = message.query_one(".stats")
+            rows = [s.text.rstrip() for s in stats_line.render_lines(stats_line.region.reset_offset)]
+            assert len(rows) > 1, width  # narrow enough to wrap
+            assert [p for row in rows for p in row.split(" · ")] == phrases, (width, rows)

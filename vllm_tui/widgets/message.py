@@ -10,9 +10,12 @@ import time
 from collections.abc import Callable
 from typing import ClassVar
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.content import Content
+from textual.visual import VisualType
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
@@ -22,6 +25,9 @@ from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 from vllm_tui.widgets.no_relayout import NoRelayout
 
 _FINISH_LABEL = {"stop": "", "length": "hit max tokens", "abort": "stopped", "error": "failed"}
+
+
+SEPARATOR = " · "
 
 
 def format_stats(
@@ -48,7 +54,32 @@ def format_stats(
         parts.append("hit the context limit (ctrl+n starts a new chat)")
     elif finish and _FINISH_LABEL.get(finish):
         parts.append(_FINISH_LABEL[finish])
-    return " · ".join(parts)
+    return SEPARATOR.join(parts)
+
+
+class PhraseLine(Static):
+    """The stats line: short phrases joined by " · " that wraps only between them. Wrapped as plain
+    text it split "TTFT 0.21 s" into "TTFT" and "0.21 s" when the sidebar narrowed the chat."""
+
+    def __init__(self, *, classes: str | None = None) -> None:
+        super().__init__("", markup=False, classes=classes)
+        self.text = ""
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        self.text = str(content)
+        super().update(content, layout=layout)
+
+    def render(self) -> Content:
+        width = self.size.width
+        if width <= 0:
+            return Content(self.text)
+        lines: list[str] = []
+        for phrase in self.text.split(SEPARATOR):
+            if lines and cell_len(lines[-1]) + cell_len(SEPARATOR + phrase) <= width:
+                lines[-1] += SEPARATOR + phrase
+            else:
+                lines.append(phrase)  # one longer than the width still wraps, as plain text
+        return Content("\n".join(lines))
 
 
 # Keys of a selected (focused) message. ctrl+up/ctrl+down (on the chat screen) select one; the
@@ -176,7 +207,7 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         # engine answers while the mount is still pending), and StreamingMarkdown buffers until then.
         self._thinking = StreamingMarkdown(classes="thinking")
         self._answer = StreamingMarkdown(classes="answer")
-        self._stats = Static("", markup=False, classes="stats")
+        self._stats = PhraseLine(classes="stats")
         self._block = _ThinkingBlock(
             self._thinking, title="Thinking…", collapsed=False, classes="thinking-block"
         )
