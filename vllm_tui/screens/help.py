@@ -69,11 +69,13 @@ class HelpScreen(ModalScreen[None]):
         # One width for every section's descriptions, so the ids line up down the list (capped: a
         # section with longer ones widens only itself, and a narrow terminal keeps room for ids).
         described = min(max((cell_len(row.description) for row in self.rows), default=0), 22)
+        # The keys' column as wide as its longest entry: a fixed 16 cut the ids at 60 columns.
+        keyed = max((cell_len(row.keys or "—") for row in self.rows), default=1)
         with VerticalScroll() as scroll:
             scroll.border_title = "Keys · esc closes"
             for name, rows in sections.items():
                 table = Table.grid(padding=(0, 2))
-                table.add_column(style="bold", min_width=16, no_wrap=True)
+                table.add_column(style="bold", min_width=keyed, no_wrap=True)
                 table.add_column(min_width=described)
                 table.add_column(style="dim")
                 table.title = name
