@@ -164,6 +164,18 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         await pilot.press("escape")
         assert isinstance(app.focused, PromptInput)
 
+        # A prompt goes with its answer: left, that answer sat under the prompt before it.
+        await pilot.press("ctrl+up", "up", "up")  # "second", the answer above it, then its prompt
+        assert isinstance(app.focused, UserMessage) and app.focused.text == "edited question"
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked for the prompt")
+        assert "Delete this prompt and its answer?" in str(app.screen.query_one(Label).render())
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not answers(app), what="prompt and answer deleted")
+        assert [m.text for m in app.query(UserMessage)] == ["second"]
+        assert [(r.role, r.content) for r in stored(app)] == [("user", "second")]
+        assert app.chat.history == []
+
 
 async def test_parallel_samples_keep_one(app_engine: Any, log_path: Path, tmp_path: Path) -> None:
     app = make_app(app_engine, log_path, tmp_path / "chats.sqlite3", max_tokens=20)

@@ -97,6 +97,13 @@ class MessageActions(Screen[None]):
                 return items[i], after  # type: ignore[return-value]
         return None
 
+    def _answers_to(self, prompt: Widget) -> list[Widget]:
+        """The answer after `prompt` (an answer, or a group of samples), if it has one."""
+        items = self.log_items()
+        i = items.index(prompt) if prompt in items else -1
+        after = items[i + 1] if 0 <= i < len(items) - 1 else None
+        return [after] if isinstance(after, (AssistantMessage, SamplesView)) else []
+
     def last_answer(self) -> AssistantMessage | None:
         for w in reversed(self.log_items()):
             if isinstance(w, SamplesView):
@@ -327,20 +334,35 @@ class MessageActions(Screen[None]):
             return
         # A sample goes with its whole group: the samples are one turn.
         holder = next((a for a in target.ancestors if isinstance(a, SamplesView)), None)
+        widgets: list[Widget] = [holder or target]
         if holder is not None:
             what = f"these {len(holder.messages)} samples"
+        elif isinstance(target, AssistantMessage):
+            what = "this answer"
         else:
-            what = "this answer" if isinstance(target, AssistantMessage) else "this prompt"
+            # A prompt goes with its answer: left alone, that answer sat under the prompt before it
+            # (two answers in a row) and went back to the model as a reply to it.
+            answers = self._answers_to(target)
+            if (
+                self.current is not None
+                and self.current.streaming
+                and self.current
+                in [m for a in answers for m in (a.messages if isinstance(a, SamplesView) else [a])]
+            ):
+                self.notify("Stop the answer first (esc).", severity="warning", timeout=3)
+                return
+            widgets += answers
+            what = "this prompt and its answer" if answers else "this prompt"
         # Asked first: it is gone from the saved chat too, and the next message is selected next, so
         # a second d would take that one as well.
-        widget: Widget = holder or target
 
         async def answered(yes: bool | None) -> None:
-            if not yes or not widget.is_attached:
+            if not yes or not all(w.is_attached for w in widgets):
                 return
             items = self.selectable()
             index = items.index(target) if target in items else len(items)
-            await self._remove(widget)
+            for widget in widgets:
+                await self._remove(widget)
             self.history = self.history_from_log()
             left = self.selectable()
             if left:
