@@ -123,3 +123,21 @@ async def test_the_stats_line_wraps_between_its_phrases_only() -> None:
             rows = [s.text.rstrip() for s in stats_line.render_lines(stats_line.region.reset_offset)]
             assert len(rows) > 1, width  # narrow enough to wrap
             assert [p for row in rows for p in row.split(" · ")] == phrases, (width, rows)
+
+
+async def test_thinking_hidden_while_it_streamed_is_folded_and_titled_when_shown_again() -> None:
+    """ctrl+t hid the thinking, an answer came, ctrl+t showed it again: it read "▼ Thinking…", open,
+    on a finished answer."""
+    app = MessageApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.query_one(AssistantMessage)
+        message.set_thinking_visible(False)
+        message.append_thinking("The user greets me.", 5)
+        message.append_answer("\n\nHello!", 2)
+        message.finish("abort", AnswerStats(completion_tokens=7, reasoning_tokens=5))
+        await pilot.pause(0.1)
+        assert not message._block.display
+        message.set_thinking_visible(True)
+        await pilot.pause(0.1)
+        assert message._block.display and message._block.collapsed
+        assert message._block.title.startswith("Thought · 5 tokens")

@@ -286,7 +286,9 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
             self._answer_started_at = time.monotonic()
             self._answer.continue_from(self._thinking)
             block = self._block
-            if block.display:
+            # Hidden thinking (ctrl+t) is titled and folded all the same: shown again later, it read
+            # "▼ Thinking…", open, on a finished answer.
+            if self.thinking_text:
                 thought = self._answer_started_at - (self._first_token_at or self._started)
                 # A restored answer has no clock of its thinking; restore() names its length instead.
                 self._thought_s = None if self.restored else thought
@@ -331,9 +333,10 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         for md in (self._thinking, self._answer):
             md.finish()
         block = self._block
-        if block.display and self._answer_started_at is None:
+        thought = bool(self.thinking_text)  # shown or not (ctrl+t): it may be shown later
+        if thought and self._answer_started_at is None:
             block.title = "Thinking (no answer yet)" if reason != "stop" else "Thinking"
-        elif block.display and stats.reasoning_tokens and self._thought_s is not None:
+        elif thought and stats.reasoning_tokens and self._thought_s is not None:
             # The same words as a restored answer's ("Thought · 13 tokens"), with the time it took.
             block.title = f"Thought · {stats.reasoning_tokens:,} tokens · {self._thought_s:.1f} s"
         self._stats.update(format_stats(stats, reason, max_tokens=self.max_tokens))
