@@ -293,3 +293,24 @@ async def test_the_footer_says_what_enter_does_while_typing(store: ChatStore) ->
             await wait_until(pilot, lambda shown=shown: footer() == [shown, "esc Cancel"])  # type: ignore[misc]
             await pilot.press("escape")
             await wait_until(pilot, lambda: _screen(app).mode == "list")
+
+
+async def test_an_export_that_cannot_be_written_keeps_the_line_and_its_path(
+    store: ChatStore, tmp_path: Path
+) -> None:
+    """A path that could not be written asked "Create it?", failed with "[Errno 2]" after y, and
+    closed the line: the typed path was gone."""
+    (tmp_path / "a-file").write_text("not a folder")
+    app = ListApp(store)
+    async with app.run_test() as pilot:
+        screen = _screen(app)
+        under_a_file = str(tmp_path / "a-file" / "sub" / "x.md")
+        await pilot.press("e", "ctrl+u", *under_a_file, "enter")
+        said = lambda text: any(text in f"{n.title} {n.message}" for n in app._notifications)  # noqa: E731
+        await wait_until(pilot, lambda: said("cannot be made here"))
+        assert screen.mode == "export" and screen.edit_input.value == under_a_file  # not asked to create
+
+        # Refused by the system only when written (/proc takes no new files, even from root).
+        await pilot.press("ctrl+u", *"/proc/self/x.md", "enter")
+        await wait_until(pilot, lambda: said("Cannot write /proc/self/x.md"))
+        assert screen.mode == "export" and screen.edit_input.value == "/proc/self/x.md"

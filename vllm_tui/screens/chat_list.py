@@ -7,6 +7,7 @@ loop, except search, which scans the whole history and runs in a worker while th
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,14 @@ class ChatOptions(OptionListNoWrap, inherit_bindings=False):
         Binding("pagedown", "page_down", "Page Down", show=False),
         Binding("pageup", "page_up", "Page Up", show=False),
     ]
+
+
+def _unwritable_ancestor(folder: Path) -> Path | None:
+    """The nearest existing folder above `folder` if this user cannot make folders in it."""
+    for ancestor in folder.parents:
+        if ancestor.exists():
+            return None if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK) else ancestor
+    return None
 
 
 class EditInput(OrderedInput):
@@ -329,6 +338,16 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 self.reload(select=chat.id)
             elif target is not None:
                 if not target.parent.is_dir():
+                    blocked = _unwritable_ancestor(target.parent)
+                    if blocked is not None:
+                        # Asking to create it would only end in "[Errno 2]" with the path gone.
+                        self.notify(
+                            f"{target.parent} cannot be made here: {blocked} is not writable.",
+                            title="Not exported",
+                            severity="error",
+                        )
+                        self._start_edit("export", "Export to:", event.value.strip())
+                        return
                     # A mistyped folder would be made, and then remembered for the next export.
                     question = Content.assemble((str(target.parent), "bold"), " does not exist. Create it?")
                     self._ask(question, "create", "cancel", partial(self._export, chat, target))
@@ -346,6 +365,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
             path = self.store.export_markdown(chat.id, target)
         except StoreError as exc:
             self.notify(exc.advice, title=exc.title, severity="error")
+            # Back to the line with the path, to be corrected rather than retyped.
+            self._start_edit("export", "Export to:", str(target))
             return
         remember_export_dir(path.parent)
         self.notify(str(path), title="Chat exported")
