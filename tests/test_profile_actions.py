@@ -201,7 +201,7 @@ async def test_a_local_path_picked_under_a_remote_profile_loads_here(
     async with app.run_test(size=(120, 40)) as pilot:
         status = app.chat.query_one(StatusLine)
         await wait_until(pilot, lambda: status.state == "failed", what="the remote server refused")
-        # Logged as well: the notice says "F5 shows the log", where nothing of a server's was.
+        # Logged as well: the notice points to "F5 the log", where nothing of a server's was.
         assert "engine failed: Connection refused by 127.0.0.1:9" in caplog.text
         await pilot.press("f3")
         await wait_until(pilot, lambda: isinstance(app.screen, ModelPickerScreen), what="picker shown")

@@ -116,7 +116,7 @@ async def test_bad_model_is_explained_and_app_lives(
         shown = str(app.query_one(Notice).render())
         assert shown.startswith(title), shown
         assert phrase in shown, shown
-        assert "ctrl+r restarts the engine" in shown
+        assert "ctrl+r restarts the engine · F3 another model" in shown  # a bad model fails again
         assert app.query_one(StatusLine).state == "failed"
         await still_usable(pilot)
 

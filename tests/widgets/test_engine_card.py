@@ -148,8 +148,9 @@ async def test_card_shows_each_state() -> None:
         )
         await pilot.pause()
         assert card.has_class("-failed")
-        assert label(app, "engine-state") == "✖ failed: Out of GPU memory"
-        assert label(app, "engine-failure") == "CUDA out of memory\nLower gpu_memory_utilization"
+        assert label(app, "engine-state") == "✗ failed"
+        failure = "Out of GPU memory\nCUDA out of memory\nLower gpu_memory_utilization"
+        assert label(app, "engine-failure") == failure
         assert app.query_one("#engine-failure").display
         assert not app.query_one("#engine-speed").display
 
@@ -205,10 +206,11 @@ async def test_a_long_failure_is_cut_with_an_ellipsis_and_kept_whole_in_the_tool
         failure = app.query_one("#engine-failure", Label)
         rows = [strip.text.rstrip() for strip in failure.render_lines(failure.region.reset_offset)]
         assert len(rows) == FAILURE_LINES and failure.region.height == FAILURE_LINES
-        assert rows[0].startswith("word0 word1") and rows[-1].endswith("…")
-        assert failure.tooltip == f"{reason}\nCheck the server URL in F2"
+        assert rows[0] == "The server refused" and rows[1].startswith("word0 word1")
+        assert rows[-1].endswith("…")
+        assert failure.tooltip == f"The server refused\n{reason}\nCheck the server URL in F2"
 
         card.apply_event(EngineFailed("Out of GPU memory", "CUDA out of memory", "Lower it"))
         await pilot.pause()
         rows = [strip.text.rstrip() for strip in failure.render_lines(failure.region.reset_offset)]
-        assert rows == ["CUDA out of memory", "Lower it"]
+        assert rows == ["Out of GPU memory", "CUDA out of memory", "Lower it"]

@@ -788,7 +788,9 @@ class ChatScreen(MessageActions, Screen[None]):
                 self.current.fail("The engine died" if event.died else event.title, event.reason)
                 self._close_turn()
             chat_log = self.query_one("#log", VerticalScroll)
-            keys = "ctrl+r restarts the engine · F5 shows the log"
+            # Not only ctrl+r: a model that cannot load fails the same way again, and F3 or F2 is
+            # the way out.
+            keys = "ctrl+r restarts the engine · F3 another model · F2 settings · F5 the log"
             notice = Notice(event.title, f"{event.reason}\n{event.advice}\n{keys}".strip())
             notice.add_class("-engine-failure")
             chat_log.mount(notice)

@@ -45,7 +45,7 @@ _MARKS = {
     EngineState.LOADING: "◌",
     EngineState.READY: "●",
     EngineState.GENERATING: "▶",
-    EngineState.FAILED: "✖",
+    EngineState.FAILED: "✗",  # the status line's mark
     EngineState.STOPPING: "◌",
     EngineState.STOPPED: "■",
 }
@@ -294,11 +294,12 @@ class EngineCard(Vertical):
             state_text += f": {status.stage}"
             if status.load_fraction is not None:
                 state_text += f" {status.load_fraction:.0%}"
-        elif status.state is EngineState.FAILED and status.failure_title:
-            state_text += f": {status.failure_title}"
         self.query_one("#engine-state", Label).update(state_text)
         self.query_one("#engine-load-bar", UsageBar).fraction = status.load_fraction
-        failure = "\n".join(part for part in (status.failure_reason, status.failure_advice) if part)
+        # The title leads the wrapped text below, not the one-row state line, which cut it ("✖ failed:
+        # The engine fail…").
+        parts = (status.failure_title, status.failure_reason, status.failure_advice)
+        failure = "\n".join(part for part in parts if part)
         self.query_one("#engine-failure", ClampedText).set_text(failure)
         usage = status.kv_cache_usage
         self.query_one("#kv-label", Label).update("KV  n/a" if usage is None else f"KV {usage:>4.0%}")
