@@ -32,3 +32,4 @@ async def test_the_footer_drops_whole_keys_from_its_end(tmp_path: Path) -> None:
             footer = app.screen.query_one(KeyFooter)
             keys = list(footer.query(FooterKey))
             assert sum(key.outer_size.width for key in keys) <= width, (width, shown(app))
+            assert "Help" in shown(app), (width, shown(app))  # the key to all the others

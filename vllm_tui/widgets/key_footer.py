@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
 
+HELP_ACTIONS = frozenset({"help", "app.help"})
+
+
 def shown_keys(screen: Screen[object]) -> tuple[tuple[object, ...], ...]:
     """What the footer would draw: each shown binding's key, label, action, state and tooltip."""
     return tuple(
@@ -37,22 +40,27 @@ class KeyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         """Textual's keys, but only those that fit whole, in order: the footer clipped the last one
-        mid-word ("f2 Setti") and hid those after it. F1 and the palette list them all."""
+        mid-word ("f2 Setti") and hid those after it. F1 and the palette list them all, and F1 is
+        always among those shown."""
         items = list(super().compose())
         if any(isinstance(item, KeyGroup) for item in items):
             yield from items  # grouped keys: left to Textual's own layout
             return
         width = self._composed_width = self.size.width or self.app.size.width
         palette = [i for i in items if isinstance(i, FooterKey) and i.has_class("-command-palette")]
-        room = width - sum(_width(key) for key in palette)
+        # Help stays however narrow: the one key that lists all the others (60 columns dropped it).
+        helps = [i for i in items if isinstance(i, FooterKey) and i.action in HELP_ACTIONS]
+        room = width - sum(_width(key) for key in (*palette, *helps))
         kept = []
+        full = False
         for item in items:
             if item in palette:
                 continue
-            if isinstance(item, FooterKey):
+            if isinstance(item, FooterKey) and item not in helps:
                 room -= _width(item)
-                if room < 0:
-                    break
+                full = full or room < 0
+                if full:
+                    continue
             kept.append(item)
         self.styles.grid_size_columns = len(kept)
         yield from kept
