@@ -446,6 +446,9 @@ class SettingsScreen(Screen[SettingsResult | None]):
         if _engine_differs(self.candidate, self._original):
             # Said before ctrl+s: a sampling change applies at once, this one costs the model's load.
             lines.append("[$accent]Applying restarts the engine[/] with these settings (the chat is kept).")
+        if self.candidate != self._original:
+            # Said before it is lost: a user who applied, quit and came back found the old values.
+            lines.append("ctrl+s applies them to this session only; ctrl+n saves them as a profile.")
         notes = self.query_one("#notes", Static)
         notes.update("\n".join(lines) or "No warnings.")
 
