@@ -113,7 +113,8 @@ async def test_change_temperature_see_reason_fix_it_apply(hf_cache: Path) -> Non
         await pilot.press("ctrl+s")  # refused while invalid
         await pilot.pause()
         assert isinstance(app.screen, SettingsScreen) and app.results == []
-        assert any("Cannot apply" in (n.title or "") for n in app._notifications)
+        refused = [str(n.message) for n in app._notifications if n.title == "Cannot apply"]
+        assert refused == ["Temperature: must be 0 (greedy) or more, got -1"]  # its label, not its path
         assert app.focused is not None and app.focused.id == "field-sampling-temperature"
 
         await pilot.press("backspace", "backspace", "0", "full_stop", "3")
