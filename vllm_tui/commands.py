@@ -143,7 +143,7 @@ def help_rows(app: VllmTuiApp, here: Screen[Any] | None = None, here_name: str =
         below = _section(app, here_name, here, "screen", copy, contexts)
     return [
         *below,
-        *_section(app, "App", app, "app"),  # Textual's own ctrl+p "palette" binding among them
+        *_section(app, "App", app, "app"),
         *_section(app, "Chat", app.chat, "chat", copy),
         *_section(app, "Prompt", PromptInput, "chat"),
         *_section(app, "Selected message", UserMessage, "chat"),

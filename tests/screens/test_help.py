@@ -41,6 +41,8 @@ async def test_f1_and_question_mark_open_help_but_not_from_the_prompt(tmp_path: 
             assert needle in text, needle
         ctrl_c = [r.description for r in help_rows(app) if "^c" in r.keys.split()]
         assert ctrl_c == ["Copy / stop / quit"], "one key, one row: not also the screen's copy"
+        # Every row has an id to remap it by, Textual's own tab keys too (they had none).
+        assert [r.keys for r in help_rows(app) if not r.binding_id] == []
         ctrl_p = [r.description for r in help_rows(app) if "^p" in r.keys.split()]
         assert ctrl_p == ["Commands"], "named like the other keys, not Textual's 'palette'"
         await pilot.press("escape")

@@ -141,6 +141,9 @@ class ChatScreen(MessageActions, Screen[None]):
         Binding("alt+g", "continue_answer", "Continue answer", id="chat.continue", show=False),
         Binding("alt+s", "samples(3)", "Ask for 3 samples", id="chat.samples", show=False),
         Binding("alt+k", "keep_sample", "Keep sample", id="chat.keep_sample", show=False),
+        # Textual's own tab bindings, named in the help's words and given ids (a keymap can move them).
+        Binding("tab", "app.focus_next", "Next pane", id="chat.focus_next", show=False),
+        Binding("shift+tab", "app.focus_previous", "Previous pane", id="chat.focus_previous", show=False),
     ]
     """
     | Key | Action |
