@@ -125,17 +125,28 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         await send(pilot, "second")
         await settle(pilot, app, 2)
         assert len(app.chat.history) == 4
-        # An earlier answer selected: r and e act on the last exchange only, so they refuse rather
-        # than replace the last answer while the first is selected.
+        # An earlier answer selected: r and e act on the last exchange only, and g on an answer cut
+        # off, so the footer shows them dimmed and they do nothing, rather than replace the last
+        # answer while the first is selected.
         first, last = answers(app)
         await pilot.press("ctrl+up", "up", "up")
         assert app.focused is first
+        await pilot.pause(0.1)
+        keys = {b.binding.key: b.enabled for b in app.screen.active_bindings.values()}
+        assert keys["r"] is False and keys["e"] is False and keys["y"] is True and keys["d"] is True
         await pilot.press("r")
         await pilot.pause(0.2)
         assert answers(app) == [first, last] and not last.streaming
-        assert any("Only the last answer can be regenerated" in str(n.message) for n in app._notifications)
         await pilot.press("e")
         assert app.chat.editing is None and app.query_one(PromptInput).text == ""
+        # The last answer selected: r is offered (g only for an answer that was cut off).
+        await pilot.press("down", "down")
+        assert app.focused is last
+        await pilot.pause(0.1)
+        keys = {b.binding.key: b.enabled for b in app.screen.active_bindings.values()}
+        assert keys["r"] is True and keys["e"] is True and keys["g"] is last.can_continue
+        await pilot.press("up", "up")
+        assert app.focused is first
         # t opens the selected answer's folded thinking and folds it again: the keyboard's click.
         assert first._block.display and first._block.collapsed
         await pilot.press("t")

@@ -687,6 +687,25 @@ class ChatScreen(MessageActions, Screen[None]):
         else:
             self.action_focus_prompt()
 
+    def _acts_on_selected(self, action: str) -> bool:
+        """Would `action` act on the selected message (or is none selected)? Regenerate and edit
+        take the last exchange only, continue an answer that was cut off: the footer offered them
+        under every message, and most refused."""
+        focused = self._focused_message()
+        if focused is None:
+            return True
+        if action == "continue_answer":
+            return (
+                isinstance(focused, AssistantMessage)
+                and focused.can_continue
+                and focused is self.last_answer()
+            )
+        exchange = self.last_exchange()
+        if exchange is None:
+            return False
+        user, answer = exchange
+        return focused is user or focused is answer or (answer is not None and focused in answer.query("*"))
+
     def _streaming_request(self) -> ChatRequest | None:
         """The request whose answer is streaming now, if one is."""
         if self.current is not None and self.current.streaming:
@@ -699,6 +718,8 @@ class ChatScreen(MessageActions, Screen[None]):
         streaming = self._streaming_request() is not None
         if action == "stop":
             return streaming
+        if action in ("regenerate", "edit_prompt", "continue_answer") and not self._acts_on_selected(action):
+            return None  # shown dimmed under a selected message it would refuse
         if action == "escape":
             if streaming:
                 return False
