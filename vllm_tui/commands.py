@@ -93,6 +93,10 @@ _EXTRA = (
     Command("Chat", "Ask for 2 samples", "", "samples(2)", "chat", "Send the prompt for 2 answers at once"),
     Command("Chat", "Ask for 4 samples", "", "samples(4)", "chat", "Send the prompt for 4 answers at once"),
     Command("App", "Switch theme…", "", "change_theme", "app", "Pick a theme; the choice is saved"),
+    # The chat list's own keys act there only (F4): by name they work from anywhere.
+    Command("Chat", "Rename this chat…", "", "chat_list('rename')", "chat", "Give the open chat a title"),
+    Command("Chat", "Export this chat…", "", "chat_list('export')", "chat", "Write it as Markdown"),
+    Command("Chat", "Search chats…", "", "chat_list('search')", "chat", "Find words in every saved chat"),
 )
 
 

@@ -225,3 +225,45 @@ async def test_help_over_another_screen_lists_that_screen_s_keys_first(tmp_path:
         await pilot.press("f1")  # a dialog too
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help over the picker")
         assert app.screen.rows[0].section == "Model picker (this screen)"  # type: ignore[attr-defined]
+
+
+async def test_the_palette_renames_exports_and_searches_the_open_chat(tmp_path: Path) -> None:
+    """The chat list's keys act only there (F4); by name, from the palette, they work from the chat
+    (typing "export" found nothing)."""
+    from vllm_tui.screens.chat_list import ChatListScreen
+    from vllm_tui.store import ChatStore
+
+    store = ChatStore.open(tmp_path / "chats.sqlite3")
+    older, newer = store.create_chat(), store.create_chat()
+    store.add_user_message(older.id, "about tides")
+    store.add_user_message(newer.id, "about volcanoes")
+    store.close()
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.chat.chat_id == newer.id, what="the latest chat reopened")
+        await app.chat.load_chat(None)  # a new chat: nothing of it to export yet
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Export this")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("saved yet" in str(n.message) for n in app._notifications))
+
+        await app.chat.load_chat(older.id)  # not the newest: the one open is the one exported
+        starts = (("Export this", "export"), ("Rename this", "rename"), ("Search chats", "search"))
+        for command, mode in starts:
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.2)
+            await pilot.press(*command)
+            await pilot.pause(0.5)
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ChatListScreen), what=command)
+            screen = app.screen
+            assert isinstance(screen, ChatListScreen)
+            await wait_until(pilot, lambda s=screen, m=mode: s.mode == m, what=mode)
+            if mode == "export":
+                assert screen.edit_input.value.endswith(f"chat-{older.id}-about-tides.md")
+            if mode == "rename":
+                assert screen.edit_input.value == "about tides"
+            await pilot.press("escape", "escape")
+            await wait_until(pilot, lambda: app.screen is app.chat, what="back to the chat")

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -514,9 +514,13 @@ class ChatScreen(MessageActions, Screen[None]):
         except StoreError as exc:
             self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)
 
-    def action_chat_list(self) -> None:
+    def action_chat_list(self, start: Literal["", "rename", "export", "search"] = "") -> None:
+        """F4; from the palette, `start` begins renaming or exporting the open chat, or a search."""
         if self.store is None:
             self.notify("Chats are not being saved (the store could not be opened).", severity="warning")
+            return
+        if start in ("rename", "export") and self.chat_id is None:
+            self.notify("This chat has nothing saved yet: ask something first.", timeout=3)
             return
         from vllm_tui.screens.chat_list import ChatListResult, ChatListScreen
 
@@ -531,7 +535,7 @@ class ChatScreen(MessageActions, Screen[None]):
             elif result.action == "new":
                 self.run_worker(self.load_chat(None), group="load-chat")
 
-        self.app.push_screen(ChatListScreen(self.store, self.chat_id, self._chat_deleted), chosen)
+        self.app.push_screen(ChatListScreen(self.store, self.chat_id, self._chat_deleted, start), chosen)
 
     def _chat_deleted(self, chat_id: int) -> None:
         """F4 deleted a chat. If it is the open one, an answer streaming into it stops now, not when

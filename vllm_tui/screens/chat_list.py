@@ -158,10 +158,13 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         store: ChatStore,
         current_chat_id: int | None = None,
         on_delete: Callable[[int], None] | None = None,
+        start: Literal["", "rename", "export", "search"] = "",
     ) -> None:
         super().__init__()
         self.store = store
         self.current_chat_id = current_chat_id
+        self._start = start
+        """An action to begin with (the palette's "Export this chat…"), on the open chat."""
         self._on_delete = on_delete
         """Told at once of each chat deleted (the chat screen stops an answer streaming into it)."""
         self.mode: Mode = "list"
@@ -188,6 +191,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     def on_mount(self) -> None:
         self.reload(select=self.current_chat_id)
         self.options.focus()
+        if self._start:
+            self.call_later(self.run_action, self._start)
 
     # --- widgets and state ----------------------------------------------------------------------
 
