@@ -307,7 +307,7 @@ async def test_an_export_that_cannot_be_written_keeps_the_line_and_its_path(
         under_a_file = str(tmp_path / "a-file" / "sub" / "x.md")
         await pilot.press("e", "ctrl+u", *under_a_file, "enter")
         said = lambda text: any(text in f"{n.title} {n.message}" for n in app._notifications)  # noqa: E731
-        await wait_until(pilot, lambda: said("cannot be made here"))
+        await wait_until(pilot, lambda: said(f"made: {tmp_path / 'a-file'} is a file, not a folder"))
         assert screen.mode == "export" and screen.edit_input.value == under_a_file  # not asked to create
 
         # Refused by the system only when written (/proc takes no new files, even from root).

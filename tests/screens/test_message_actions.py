@@ -180,7 +180,10 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         assert isinstance(app.focused, UserMessage) and app.focused.text == "edited question"
         await pilot.press("d")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked for the prompt")
-        assert "Delete this prompt and its answer?" in str(app.screen.query_one(Label).render())
+        question = app.screen.query_one(Label)
+        assert "Delete this prompt and its answer?" in str(question.render())
+        assert question.parent is not None  # and the question fits the dialog, not cut at its edge
+        assert question.region.right <= question.parent.content_region.right, question.region
         await pilot.press("y")
         await wait_until(pilot, lambda: not answers(app), what="prompt and answer deleted")
         assert [m.text for m in app.query(UserMessage)] == ["second"]

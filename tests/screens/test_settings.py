@@ -380,7 +380,7 @@ async def test_notes_say_before_apply_that_an_engine_change_restarts_the_engine(
         await pilot.press("ctrl+u", *"0.3")
         await pilot.pause()
         assert "restarts the engine" not in str(notes.content)  # sampling applies to the next message
-        assert "this session only; ctrl+n saves them as a profile" in str(notes.content)
+        assert "Changed: ctrl+s applies it to this session only; ctrl+n saves it" in str(notes.content)
         await tab_to(pilot, "field-engine-max-model-len")
         await pilot.press("ctrl+u", *"1024")
         await pilot.pause()

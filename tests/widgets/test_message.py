@@ -141,3 +141,14 @@ async def test_thinking_hidden_while_it_streamed_is_folded_and_titled_when_shown
         await pilot.pause(0.1)
         assert message._block.display and message._block.collapsed
         assert message._block.title.startswith("Thought · 5 tokens")
+
+
+async def test_thinking_of_a_turn_ended_before_its_answer_says_how_it_ended() -> None:
+    """ "Thinking (no answer yet)" on a stopped turn read as if more would come."""
+    app = MessageApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.query_one(AssistantMessage)
+        message.append_thinking("The user greets me", 4)
+        message.finish("abort", AnswerStats(completion_tokens=4, reasoning_tokens=4))
+        await pilot.pause(0.1)
+        assert message._block.title == "Thinking (stopped before the answer)"

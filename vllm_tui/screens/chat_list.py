@@ -73,11 +73,15 @@ class ChatOptions(OptionListNoWrap, inherit_bindings=False):
     ]
 
 
-def _unwritable_ancestor(folder: Path) -> Path | None:
-    """The nearest existing folder above `folder` if this user cannot make folders in it."""
+def _why_not_made(folder: Path) -> str | None:
+    """Why `folder` cannot be made, where it cannot: what stands in the way above it."""
     for ancestor in folder.parents:
         if ancestor.exists():
-            return None if ancestor.is_dir() and os.access(ancestor, os.W_OK | os.X_OK) else ancestor
+            if not ancestor.is_dir():
+                return f"{ancestor} is a file, not a folder"
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                return f"{ancestor} is not writable"
+            return None
     return None
 
 
@@ -343,11 +347,11 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 self.reload(select=chat.id)
             elif target is not None:
                 if not target.parent.is_dir():
-                    blocked = _unwritable_ancestor(target.parent)
-                    if blocked is not None:
+                    why = _why_not_made(target.parent)
+                    if why is not None:
                         # Asking to create it would only end in "[Errno 2]" with the path gone.
                         self.notify(
-                            f"{target.parent} cannot be made here: {blocked} is not writable.",
+                            f"{target.parent} cannot be made: {why}.",
                             title="Not exported",
                             severity="error",
                         )

@@ -448,7 +448,7 @@ class SettingsScreen(Screen[SettingsResult | None]):
             lines.append("[$accent]Applying restarts the engine[/] with these settings (the chat is kept).")
         if self.candidate != self._original:
             # Said before it is lost: a user who applied, quit and came back found the old values.
-            lines.append("ctrl+s applies them to this session only; ctrl+n saves them as a profile.")
+            lines.append("Changed: ctrl+s applies it to this session only; ctrl+n saves it as a profile.")
         notes = self.query_one("#notes", Static)
         notes.update("\n".join(lines) or "No warnings.")
 

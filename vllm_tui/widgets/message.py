@@ -27,6 +27,12 @@ from vllm_tui.widgets.no_relayout import NoRelayout
 _FINISH_LABEL = {"stop": "", "length": "hit max tokens", "abort": "stopped", "error": "failed"}
 
 
+_UNANSWERED = {
+    "abort": "Thinking (stopped before the answer)",
+    "length": "Thinking (cut off before the answer)",
+}
+"""The thinking's title when the turn ended before any answer."""
+
 SEPARATOR = " · "
 
 
@@ -335,7 +341,8 @@ class AssistantMessage(Vertical, NoRelayout, Backdrop):
         block = self._block
         thought = bool(self.thinking_text)  # shown or not (ctrl+t): it may be shown later
         if thought and self._answer_started_at is None:
-            block.title = "Thinking (no answer yet)" if reason != "stop" else "Thinking"
+            # Said as what happened: "(no answer yet)" on a stopped turn read as if more would come.
+            block.title = _UNANSWERED.get(reason, "Thinking")
         elif thought and stats.reasoning_tokens and self._thought_s is not None:
             # The same words as a restored answer's ("Thought · 13 tokens"), with the time it took.
             block.title = f"Thought · {stats.reasoning_tokens:,} tokens · {self._thought_s:.1f} s"
