@@ -41,7 +41,10 @@ async def test_settings_start_from_the_running_profile_and_apply_keeps_it(
         assert app.screen.query_one("#field-engine-model", Input).value == RUNNING_MODEL
         assert app.screen.query_one("#field-sampling-temperature", Input).value == "0.3"
         # The title says the form is not the saved profile: --model replaced its model.
-        assert "not as saved" in str(app.screen.query_one("#settings-title", Static).render())
+        title = str(app.screen.query_one("#settings-title", Static).render())
+        running = RUNNING_MODEL.rstrip("/").rsplit("/", 1)[-1]
+        # The running model first: naming only the profile read as if its model were running.
+        assert title.startswith(f"Settings · {running} as it runs now · from profile "), title
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: not isinstance(app.screen, SettingsScreen), what="settings closed")
         await pilot.pause(0.3)

@@ -606,11 +606,17 @@ class SettingsScreen(Screen[SettingsResult | None]):
     def _title(self) -> Content:
         stored = self._config.profiles.get(self._profile_name)
         if stored is not None:
-            title = Content.assemble("Settings · profile ", (self._profile_name, "bold"))
             if not runs_as_stored(stored, self._original):
-                # `--model …` or an F3 pick: the form shows what runs, which is not what is saved.
-                title = title.append(" · not as saved (command line or F3)")
-            return title
+                # `--model …` or an F3 pick: the form shows what runs, which is not what is saved. It
+                # named only the profile, which read as if that profile's model were running.
+                model = self._original.engine.model.rstrip("/").rsplit("/", 1)[-1]
+                return Content.assemble(
+                    "Settings · ",
+                    (model, "bold"),
+                    " as it runs now · ",
+                    f"from profile {self._profile_name}, changed (command line or F3)",
+                )
+            return Content.assemble("Settings · profile ", (self._profile_name, "bold"))
         # Deleted while it ran: what runs is kept, as no profile's (ctrl+n saves it as one).
         return Content.assemble(
             "Settings · ", ("no saved profile", "bold"), f" ({self._profile_name} was deleted)"
