@@ -613,8 +613,7 @@ class SettingsScreen(Screen[SettingsResult | None]):
                 return Content.assemble(
                     "Settings · ",
                     (model, "bold"),
-                    " as it runs now · ",
-                    f"from profile {self._profile_name}, changed (command line or F3)",
+                    f" as it runs now · profile {self._profile_name} changed",
                 )
             return Content.assemble("Settings · profile ", (self._profile_name, "bold"))
         # Deleted while it ran: what runs is kept, as no profile's (ctrl+n saves it as one).
