@@ -137,8 +137,11 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         await pilot.press("r")
         await pilot.pause(0.2)
         assert answers(app) == [first, last] and not last.streaming
+        # Pressed anyway, it says why it did nothing.
+        assert any("Only the last answer can be regenerated" in str(n.message) for n in app._notifications)
         await pilot.press("e")
         assert app.chat.editing is None and app.query_one(PromptInput).text == ""
+        assert any("Only the last prompt can be edited" in str(n.message) for n in app._notifications)
         # The last answer selected: r is offered (g only for an answer that was cut off).
         await pilot.press("down", "down")
         assert app.focused is last

@@ -691,6 +691,14 @@ class ChatScreen(MessageActions, Screen[None]):
         else:
             self.action_focus_prompt()
 
+    def why_not(self, action: str) -> str:
+        """What a selected message says when a key the footer dims there is pressed anyway."""
+        return {
+            "regenerate": "Only the last answer can be regenerated (it replaces that answer).",
+            "edit_prompt": "Only the last prompt can be edited (enter resends it in its place).",
+            "continue_answer": "Only the last answer, if it was cut off (max tokens, stopped), continues.",
+        }.get(action, "")
+
     def _acts_on_selected(self, action: str) -> bool:
         """Would `action` act on the selected message (or is none selected)? Regenerate and edit
         take the last exchange only, continue an answer that was cut off: the footer offered them

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from rich.cells import cell_len
+from textual import events
+from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -117,7 +119,25 @@ MESSAGE_BINDINGS: list[BindingType] = [
 """
 
 
-class UserMessage(Static):
+class _SaysWhyNot(Widget):
+    """A key the footer shows dimmed under this message, pressed anyway, says why it does nothing
+    (the screen's `check_action` dims it; without this the key was simply ignored)."""
+
+    def on_key(self, event: events.Key) -> None:
+        screen = self.screen
+        why_not = getattr(screen, "why_not", None)
+        if why_not is None:
+            return
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            namespace, name, params = parse_action(binding.action)
+            if namespace == "screen" and screen.check_action(name, params) is None and why_not(name):
+                event.stop()
+                event.prevent_default()
+                self.notify(why_not(name), severity="warning", timeout=3)
+                return
+
+
+class UserMessage(_SaysWhyNot, Static):
     """The user's prompt, shown literally (no markup). Focusable, so it can be selected and acted on."""
 
     BINDINGS: ClassVar[list[BindingType]] = MESSAGE_BINDINGS
@@ -171,7 +191,7 @@ class _ThinkingBlock(Collapsible, NoRelayout, Backdrop):
         self.post_message(self.Collapsed(self) if collapsed else self.Expanded(self))
 
 
-class AssistantMessage(Vertical, NoRelayout, Backdrop):
+class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
     """One answer: header, thinking (collapsible), the answer, and a stats line. Its height follows
     its content, so the layout that resized it placed everything (see NoRelayout)."""
 
