@@ -190,6 +190,7 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         await pilot.press("y")
         await wait_until(pilot, lambda: not answers(app), what="prompt and answer deleted")
         assert [m.text for m in app.query(UserMessage)] == ["second"]
+        assert str(app.query_one(PromptInput).border_subtitle) == "second"  # titled by its first prompt now
         assert [(r.role, r.content) for r in stored(app)] == [("user", "second")]
         assert app.chat.history == []
 

@@ -30,7 +30,7 @@ MAX_SAMPLES = 4
 
 
 class MessageActions(Screen[None]):
-    """Needs from the chat screen: the attributes below, `ask()` and `store`."""
+    """Needs from the chat screen: the attributes below, `ask()`, `show_chat_title()` and `store`."""
 
     current: AssistantMessage | None
     current_request: ChatRequest | None
@@ -52,6 +52,9 @@ class MessageActions(Screen[None]):
         raise NotImplementedError
 
     def submit_continue(self, message: AssistantMessage, request: ChatRequest) -> None:
+        raise NotImplementedError
+
+    def show_chat_title(self) -> None:
         raise NotImplementedError
 
     # --- what the log holds ---------------------------------------------------------------------
@@ -364,6 +367,7 @@ class MessageActions(Screen[None]):
             for widget in widgets:
                 await self._remove(widget)
             self.history = self.history_from_log()
+            self.show_chat_title()  # the first prompt gone, the store titled the chat by the next
             left = self.selectable()
             if left:
                 left[min(index, len(left) - 1)].focus()
