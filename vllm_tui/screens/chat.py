@@ -691,33 +691,6 @@ class ChatScreen(MessageActions, Screen[None]):
         else:
             self.action_focus_prompt()
 
-    def why_not(self, action: str) -> str:
-        """What a selected message says when a key the footer dims there is pressed anyway."""
-        return {
-            "regenerate": "Only the last answer can be regenerated (it replaces that answer).",
-            "edit_prompt": "Only the last prompt can be edited (enter resends it in its place).",
-            "continue_answer": "Only the last answer, if it was cut off (max tokens, stopped), continues.",
-        }.get(action, "")
-
-    def _acts_on_selected(self, action: str) -> bool:
-        """Would `action` act on the selected message (or is none selected)? Regenerate and edit
-        take the last exchange only, continue an answer that was cut off: the footer offered them
-        under every message, and most refused."""
-        focused = self._focused_message()
-        if focused is None:
-            return True
-        if action == "continue_answer":
-            return (
-                isinstance(focused, AssistantMessage)
-                and focused.can_continue
-                and focused is self.last_answer()
-            )
-        exchange = self.last_exchange()
-        if exchange is None:
-            return False
-        user, answer = exchange
-        return focused is user or focused is answer or (answer is not None and focused in answer.query("*"))
-
     def _streaming_request(self) -> ChatRequest | None:
         """The request whose answer is streaming now, if one is."""
         if self.current is not None and self.current.streaming:

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 MAX_SAMPLES = 4
 
 
+def _messages_in(item: Widget) -> list[Widget]:
+    """The messages a log item holds: a group of samples' answers, or the item itself."""
+    return list(item.messages) if isinstance(item, SamplesView) else [item]
+
+
 class MessageActions(Screen[None]):
     """Needs from the chat screen: the attributes below, `ask()`, `show_chat_title()` and `store`."""
 
@@ -131,17 +136,33 @@ class MessageActions(Screen[None]):
         focused = self.focused
         return focused if isinstance(focused, (UserMessage, AssistantMessage)) else None
 
-    def _selected_elsewhere(self, exchange: tuple[UserMessage, Widget | None], what: str) -> bool:
-        """True (and says so) when a message outside the last exchange is selected: regenerate and
-        edit act on the last exchange only, and must not replace it while another one is selected."""
+    def why_not(self, action: str) -> str:
+        """What a selected message says when a key the footer dims there is pressed anyway."""
+        return {
+            "regenerate": "Only the last answer can be regenerated (it replaces that answer).",
+            "edit_prompt": "Only the last prompt can be edited (enter resends it in its place).",
+            "continue_answer": "Only the last answer, if it was cut off (max tokens, stopped), continues.",
+        }.get(action, "")
+
+    def _acts_on_selected(self, action: str) -> bool:
+        """Would `action` act on the selected message (or is none selected)? Regenerate and edit
+        take the last exchange only, continue an answer that was cut off. The chat screen's
+        `check_action` asks, so the actions below never run where this says no: from a key, the
+        selected message's keys or the palette alike."""
         focused = self._focused_message()
         if focused is None:
+            return True
+        if action == "continue_answer":
+            return (
+                isinstance(focused, AssistantMessage)
+                and focused.can_continue
+                and focused is self.last_answer()
+            )
+        exchange = self.last_exchange()
+        if exchange is None:
             return False
         user, answer = exchange
-        if focused is user or focused is answer or (answer is not None and focused in answer.query("*")):
-            return False
-        self.notify(f"Only the last {what}: this is an earlier one.", severity="warning", timeout=3)
-        return True
+        return focused is user or (answer is not None and focused in (answer, *_messages_in(answer)))
 
     # --- selecting ----------------------------------------------------------------------------
 
@@ -215,9 +236,8 @@ class MessageActions(Screen[None]):
         store = self.store
         if store is None:
             return
-        messages = widget.messages if isinstance(widget, SamplesView) else [widget]
         try:
-            for m in messages:
+            for m in _messages_in(widget):
                 stored_id = getattr(m, "stored_id", None)
                 if stored_id is not None:
                     store.delete_message(stored_id)
@@ -234,8 +254,6 @@ class MessageActions(Screen[None]):
         if exchange is None:
             self.notify("Nothing to regenerate yet.", severity="warning", timeout=2)
             return
-        if self._selected_elsewhere(exchange, "answer can be regenerated (it replaces that answer)"):
-            return
         if not self._ready():
             return
         user, answer = exchange
@@ -251,8 +269,6 @@ class MessageActions(Screen[None]):
         exchange = self.last_exchange()
         if exchange is None:
             self.notify("No prompt to edit yet.", severity="warning", timeout=2)
-            return
-        if self._selected_elsewhere(exchange, "prompt can be edited (enter resends it in its place)"):
             return
         if self._busy():
             return
@@ -305,9 +321,6 @@ class MessageActions(Screen[None]):
         if target is None or not target.can_continue:
             self.notify("Only an answer cut off (max tokens, stopped) can be continued.", timeout=3)
             return
-        if target is not self.last_answer():
-            self.notify("Only the last answer can be continued.", severity="warning", timeout=3)
-            return
         if not self._ready():
             return
         exchange = self.last_exchange()
@@ -346,12 +359,8 @@ class MessageActions(Screen[None]):
             # A prompt goes with its answer: left alone, that answer sat under the prompt before it
             # (two answers in a row) and went back to the model as a reply to it.
             answers = self._answers_to(target)
-            if (
-                self.current is not None
-                and self.current.streaming
-                and self.current
-                in [m for a in answers for m in (a.messages if isinstance(a, SamplesView) else [a])]
-            ):
+            streaming = self.current if self.current is not None and self.current.streaming else None
+            if streaming is not None and any(streaming in _messages_in(a) for a in answers):
                 self.notify("Stop the answer first (esc).", severity="warning", timeout=3)
                 return
             widgets += answers
