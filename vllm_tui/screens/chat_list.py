@@ -355,7 +355,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                             title="Not exported",
                             severity="error",
                         )
-                        self._start_edit("export", "Export to:", event.value.strip())
+                        self._start_export(event.value.strip())
                         return
                     # A mistyped folder would be made, and then remembered for the next export.
                     question = Content.assemble((str(target.parent), "bold"), " does not exist. Create it?")
@@ -375,7 +375,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         except StoreError as exc:
             self.notify(exc.advice, title=exc.title, severity="error")
             # Back to the line with the path, to be corrected rather than retyped.
-            self._start_edit("export", "Export to:", str(target))
+            self._start_export(str(target))
             return
         remember_export_dir(path.parent)
         self.notify(str(path), title="Chat exported")
@@ -436,12 +436,15 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         if chat is not None:
             self._start_edit("rename", "Rename to:", chat.title)
 
+    def _start_export(self, path: str) -> None:
+        self._start_edit("export", "Export to:", path)
+
     def action_export(self) -> None:
         chat = self.highlighted_chat
         if chat is not None:
             # The folder of the last export: a user exporting chats keeps them together, and the
             # directory the app was started in is rarely where they belong.
-            self._start_edit("export", "Export to:", str(resolve_export_path(chat, load_export_dir())))
+            self._start_export(str(resolve_export_path(chat, load_export_dir())))
 
     def action_delete(self) -> None:
         chat = self.highlighted_chat

@@ -47,6 +47,7 @@ from vllm_tui.model_info import (
 )
 from vllm_tui.screens.confirm import ConfirmScreen
 from vllm_tui.validation import check_profile_name, validate_profile
+from vllm_tui.widgets.engine_card import display_model
 from vllm_tui.widgets.key_footer import KeyFooter
 from vllm_tui.widgets.ordered_keys import OrderedInput
 
@@ -609,10 +610,9 @@ class SettingsScreen(Screen[SettingsResult | None]):
             if not runs_as_stored(stored, self._original):
                 # `--model …` or an F3 pick: the form shows what runs, which is not what is saved. It
                 # named only the profile, which read as if that profile's model were running.
-                model = self._original.engine.model.rstrip("/").rsplit("/", 1)[-1]
                 return Content.assemble(
                     "Settings · ",
-                    (model, "bold"),
+                    (display_model(self._original.engine.model), "bold"),
                     f" as it runs now · profile {self._profile_name} changed",
                 )
             return Content.assemble("Settings · profile ", (self._profile_name, "bold"))

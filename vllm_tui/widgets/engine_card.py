@@ -164,18 +164,13 @@ class ClampedText(Label):
     """Wrapped text cut to `FAILURE_LINES`, its last line ending in "…" where more was cut: a long
     reason (a remote server's whole error) stopped mid-sentence, with no sign that more followed."""
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 — Textual's own parameter name
-        super().__init__(id=id)
-        self.text = ""
-
     def set_text(self, text: str) -> None:
-        self.text = text
         self.tooltip = text or None  # all of it on hover
         self.update(text)
 
     def render(self) -> Content:
         width = self.size.width
-        whole = Content(self.text)
+        whole = Content(str(self.content))
         if width <= 1:
             return whole
         lines = whole.wrap(width)

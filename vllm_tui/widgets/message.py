@@ -17,7 +17,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.visual import VisualType
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
@@ -71,18 +70,14 @@ class PhraseLine(Static):
 
     def __init__(self, *, classes: str | None = None) -> None:
         super().__init__("", markup=False, classes=classes)
-        self.text = ""
-
-    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
-        self.text = str(content)
-        super().update(content, layout=layout)
 
     def render(self) -> Content:
+        text = str(self.content)
         width = self.size.width
         if width <= 0:
-            return Content(self.text)
+            return Content(text)
         lines: list[str] = []
-        for phrase in self.text.split(SEPARATOR):
+        for phrase in text.split(SEPARATOR):
             if lines and cell_len(lines[-1]) + cell_len(SEPARATOR + phrase) <= width:
                 lines[-1] += SEPARATOR + phrase
             else:
