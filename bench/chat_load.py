@@ -226,12 +226,21 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=1, help="parallel samples sharing --rate")
     ap.add_argument("--gpus", type=int, default=0, help="simulated busy GPUs in the sidebar (NVML stand-in)")
     ap.add_argument("--history", type=int, default=0, help="messages in the chat opened before streaming")
+    ap.add_argument(
+        "--frame-timer",
+        action="store_true",
+        help="frames at the frame timer's moment, not on a token's arrival (the app before round sixteen)",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.frame_timer:
+        from vllm_tui.widgets import markdown_stream
+
+        markdown_stream.FRAME_AT_ARRIVAL = False
     result = asyncio.run(
         run(args.rate, args.seconds, args.thinking_share, args.history, args.samples, args.gpus)
     )
-    report(dict(result), args.json)
+    report({**result, "frames": "timer" if args.frame_timer else "arrival"}, args.json)
     return 0
 
 

@@ -200,7 +200,9 @@ def _to_idle_priority() -> None:
 
 def _app_run(engine: Any, kind: str, tokens: int, store: Path, log_path: Path) -> dict[str, float]:
     """One timed app run. `default`: as shipped. `switch5`: Python's default 5 ms GIL switch interval
-    (the app sets 1 ms). `nogpu`: the GPU panel fed by a backend with no GPUs (no NVML calls).
+    (the app sets 1 ms). `timer`: frames drawn at the frame timer's moment, not on a token's arrival
+    (the app before round sixteen; markdown_stream.FRAME_AT_ARRIVAL). `nogpu`: the GPU panel fed by a
+    backend with no GPUs (no NVML calls).
     `idle`: as shipped, with this process's threads at SCHED_IDLE (an experiment, not the app's
     behaviour: see docs/benchmarks.md §2)."""
     gpu_sampler = None
@@ -210,15 +212,19 @@ def _app_run(engine: Any, kind: str, tokens: int, store: Path, log_path: Path) -
         gpu_sampler = GpuSampler(None, backend=FakeNvmlBackend([]))
     elif kind == "idle":
         _to_idle_priority()
-    elif kind not in ("default", "switch5"):
+    elif kind not in ("default", "switch5", "timer"):
         raise SystemExit(f"unknown app run: {kind}")
     interval = sys.getswitchinterval()
     if kind == "switch5":
         sys.setswitchinterval(0.005)
+    from vllm_tui.widgets import markdown_stream
+
+    markdown_stream.FRAME_AT_ARRIVAL = kind != "timer"
     try:
         return asyncio.run(run_app(engine, tokens, store, log_path, None, gpu_sampler))
     finally:
         sys.setswitchinterval(interval)
+        markdown_stream.FRAME_AT_ARRIVAL = True
 
 
 def _summary(
@@ -256,6 +262,7 @@ def main() -> int:
         "--app-runs",
         default="default",
         help="timed runs in order, raw runs between: default, switch5 (5 ms GIL switch interval), "
+        "timer (frames at the frame timer's moment, not on a token's arrival), "
         "nogpu (no NVML polling), rawgpu / rawgpu10 (a bare loop while NVML is polled every 1 / 0.1 s), "
         "idle (this process's threads at SCHED_IDLE; last)",
     )

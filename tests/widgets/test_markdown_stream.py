@@ -308,6 +308,57 @@ async def test_appends_are_coalesced_into_frames() -> None:
         assert widget.text == "".join(tokens)
 
 
+def frame_falls_due(widget: StreamingMarkdown, text: str, gap: float) -> None:
+    """`text` arrived since the last frame, tokens come every `gap` seconds, and the frame timer fires."""
+    widget._gap = gap
+    widget._raw.append(text)
+    widget._raw_len += len(text)
+    widget._pending.append(text)
+    widget._flush_scheduled, widget._next_flush_at = True, 0.0
+    widget._on_flush_timer()
+
+
+async def test_a_frame_due_while_tokens_outpace_frames_is_drawn_on_the_next_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a CPU engine the UI shares a core with vLLM's engine core: a frame drawn as a token arrives
+    runs while the worker computes the next step, not at the step's end (docs/benchmarks.md §2)."""
+    app = StreamApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        widget.append("first ")
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        timers: list[tuple[float, Callable[[], None]]] = []
+        monkeypatch.setattr(widget, "set_timer", lambda delay, call, **_: timers.append((delay, call)))
+
+        # Tokens every 10 ms, frames every 25: the due frame waits for the next token ...
+        frame_falls_due(widget, "second ", gap=0.010)
+        await pilot.pause()
+        assert widget.displayed_length == len("first ")
+        assert timers[-1][0] == pytest.approx(0.015)
+        # ... and the token that comes draws it, with the text before it.
+        widget.append("third ")
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        assert rendered_text(widget).split() == ["first", "second", "third"]
+        # The wait's own timer, firing later, draws nothing more.
+        frames = widget.frames_shown
+        timers[-1][1]()
+        await pilot.pause()
+        assert widget.frames_shown == frames
+
+        # A stream that pauses: the waiting frame is drawn when its wait runs out.
+        frame_falls_due(widget, "fourth ", gap=0.010)
+        await pilot.pause()
+        assert widget.displayed_length < len(widget.text)
+        timers[-1][1]()
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+
+        # Tokens slower than frames: a frame is drawn when it falls due.
+        frame_falls_due(widget, "fifth ", gap=0.100)
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        assert rendered_text(widget).split() == ["first", "second", "third", "fourth", "fifth"]
+
+
 class TabsApp(App[None]):
     def compose(self) -> ComposeResult:
         with TabbedContent():

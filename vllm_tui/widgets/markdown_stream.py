@@ -111,6 +111,24 @@ CPU_BUDGET = 0.15
 """Share of one core that this widget's own work (splitting, Markdown rendering) may take; past it,
 flushes are spaced out."""
 
+FRAME_AT_ARRIVAL = True
+"""While tokens come faster than frames, a frame that falls due waits for the next token and is drawn
+as it arrives, not at the timer's moment. On vLLM's CPU backend the UI shares a core with vLLM's engine
+core, which needs that core at the end of each step to send the worker the next one; tokens reach the
+app just after that, so a frame drawn on a token's arrival runs while the worker computes, where one
+drawn at the timer's moment could hold the next step back. 2-core dev box, tiny model at ~90 tok/s,
+the same engine loads in turns: delivered / raw median 0.992 against 0.979 (docs/benchmarks.md §2).
+`bench.delivered --app-runs timer` turns it off for a comparison."""
+
+ARRIVAL_WAIT = 0.015
+"""Longest a due frame waits for the next token (less where tokens come faster: 1.5 times the usual
+gap between them); past it the stream has paused, and the frame is drawn anyway."""
+
+MIN_TIMER = 0.001
+"""Shortest timer set. Textual drops a one-shot timer whose delay has passed by the time its task first
+looks at the clock (it skips missed ticks): one of a microsecond, set after a burst of tokens, never
+fired, and the burst's last frame was never drawn."""
+
 
 # -- rendering closed blocks -------------------------------------------------------------------------
 
@@ -614,6 +632,11 @@ class StreamingMarkdown(NoRelayout, Backdrop):
         self._layout_cost = 0.0
         """Smoothed time from the start of a flush that asked for a layout to the end of its refresh."""
         self._finished = False
+        self._await_arrival = False
+        """A frame fell due and waits for the next token (FRAME_AT_ARRIVAL)."""
+        self._last_append_at = 0.0
+        self._gap = 1.0
+        """Smoothed time between two appends (capped at a second)."""
         self._parked = False
         """Hidden when a frame fell due: its text waits, without a timer, until the view is shown."""
         if markdown:
@@ -658,6 +681,15 @@ class StreamingMarkdown(NoRelayout, Backdrop):
         self._raw.append(text)
         self._raw_len += len(text)
         self._pending.append(text)
+        now = monotonic()
+        self._gap = 0.3 * min(1.0, now - self._last_append_at) + 0.7 * self._gap
+        self._last_append_at = now
+        if self._await_arrival:
+            # The frame that waited for this token: drawn after the handler that appends it, so the
+            # rest of the same batch of engine events joins it.
+            self._await_arrival = False
+            self.call_next(self._frame_due)
+            return
         self._schedule_flush()
 
     @property
@@ -680,6 +712,7 @@ class StreamingMarkdown(NoRelayout, Backdrop):
         first frames reserve one row each, and each lays the screen out (three layouts in the first
         100 ms of an answer, measured)."""
         self._rows_per_second = other._rows_per_second
+        self._gap = other._gap
         self._layout_cost = other._layout_cost
         self._work = other._work
 
@@ -707,7 +740,7 @@ class StreamingMarkdown(NoRelayout, Backdrop):
         if self._flush_scheduled or not self.is_mounted:
             return
         delay = self._next_flush_at - monotonic()
-        if delay <= 0:
+        if delay <= MIN_TIMER:
             # Due already (the stream was idle for a frame or more): show it now, not a hop later.
             self._frame_due()
         else:
@@ -717,11 +750,23 @@ class StreamingMarkdown(NoRelayout, Backdrop):
     def _on_flush_timer(self) -> None:
         self._flush_scheduled = False
         delay = self._next_flush_at - monotonic()
-        if delay > 0.001 and not self._finished:
+        if delay > MIN_TIMER and not self._finished:
             # The last frame turned out expensive after this timer was set: wait the extra time.
             self._flush_scheduled = True
             self.set_timer(delay, self._on_flush_timer, name="markdown-flush")
+        elif FRAME_AT_ARRIVAL and not self._finished and self._gap < FRAME_INTERVAL:
+            # `_flush_scheduled` stays set: the appends until then only add text, and the next one
+            # draws the frame.
+            self._await_arrival = True
+            self._flush_scheduled = True
+            wait = max(MIN_TIMER, min(ARRIVAL_WAIT, 1.5 * self._gap))
+            self.set_timer(wait, self._arrival_late, name="markdown-arrival")
         else:
+            self._frame_due()
+
+    def _arrival_late(self) -> None:
+        if self._await_arrival:
+            self._await_arrival = False
             self._frame_due()
 
     def _frame_due(self) -> None:
@@ -761,6 +806,7 @@ class StreamingMarkdown(NoRelayout, Backdrop):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._await_arrival = False
         started = perf_counter()
         # Open-block renders since the last flush (Textual's layout asked for them); renders during
         # this flush are inside its own elapsed time, so the counter restarts at the end.
