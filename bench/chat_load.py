@@ -46,13 +46,19 @@ class _NoEngine:
 
     name = "synthetic"
     settings = EngineSettings(model="synthetic")
+    shares_cores = False
+    """As a local engine on vLLM's CPU backend says (EngineReady.shares_cores): frames on arrival."""
 
     def __init__(self) -> None:
         self.submitted: list[str] = []
 
     def attach(self, emit) -> None:  # type: ignore[no-untyped-def]
         self.emit = emit
-        emit(EngineReady(model="synthetic", max_model_len=131072, load_seconds=0.0))
+        emit(
+            EngineReady(
+                model="synthetic", max_model_len=131072, load_seconds=0.0, shares_cores=self.shares_cores
+            )
+        )
 
     def start(self) -> None: ...
 
@@ -227,20 +233,18 @@ def main() -> int:
     ap.add_argument("--gpus", type=int, default=0, help="simulated busy GPUs in the sidebar (NVML stand-in)")
     ap.add_argument("--history", type=int, default=0, help="messages in the chat opened before streaming")
     ap.add_argument(
-        "--frame-timer",
+        "--shares-cores",
         action="store_true",
-        help="frames at the frame timer's moment, not on a token's arrival (the app before round sixteen)",
+        help="as with a local engine on vLLM's CPU backend, which shares the app's cores: frames drawn "
+        "as tokens arrive (StreamingMarkdown.frames_on_arrival); without it, as with a GPU engine",
     )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    if args.frame_timer:
-        from vllm_tui.widgets import markdown_stream
-
-        markdown_stream.FRAME_AT_ARRIVAL = False
+    _NoEngine.shares_cores = args.shares_cores
     result = asyncio.run(
         run(args.rate, args.seconds, args.thinking_share, args.history, args.samples, args.gpus)
     )
-    report({**result, "frames": "timer" if args.frame_timer else "arrival"}, args.json)
+    report({**result, "frames": "on arrival" if args.shares_cores else "timer"}, args.json)
     return 0
 
 

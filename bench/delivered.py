@@ -45,12 +45,21 @@ def _frontend_cpu(engine: Any) -> float:
 
 
 async def run_app(
-    engine: Any, tokens: int, store: Path, log_path: Path, svg: Path | None, gpu_sampler: Any = None
+    engine: Any,
+    tokens: int,
+    store: Path,
+    log_path: Path,
+    svg: Path | None,
+    gpu_sampler: Any = None,
+    frames_on_arrival: bool = True,
 ) -> dict[str, float]:
     """Type the prompt into the real app (headless) and time the answer until its last token is on
-    screen. With `svg`, a screenshot is taken mid-answer instead (that run is not timed)."""
+    screen. With `svg`, a screenshot is taken mid-answer instead (that run is not timed).
+    `frames_on_arrival=False` draws frames at the frame timer's moment even where the engine shares
+    the app's cores (as the app did before round sixteen)."""
     from vllm_tui.app import VllmTuiApp
     from vllm_tui.engine.events import ReasoningDelta, TextDelta
+    from vllm_tui.widgets.markdown_stream import StreamingMarkdown
     from vllm_tui.widgets.message import AssistantMessage
     from vllm_tui.widgets.prompt_input import PromptInput
 
@@ -63,6 +72,8 @@ async def run_app(
     async with app.run_test(size=(130, 40)) as pilot:
         while not app.chat.engine_ready:
             await pilot.pause(0.05)
+        if not frames_on_arrival:
+            StreamingMarkdown.frames_on_arrival = False
         await pilot.pause(1.5)  # a GPU sample or two for the sidebar
         emit = engine._emit
 
@@ -201,7 +212,7 @@ def _to_idle_priority() -> None:
 def _app_run(engine: Any, kind: str, tokens: int, store: Path, log_path: Path) -> dict[str, float]:
     """One timed app run. `default`: as shipped. `switch5`: Python's default 5 ms GIL switch interval
     (the app sets 1 ms). `timer`: frames drawn at the frame timer's moment, not on a token's arrival
-    (the app before round sixteen; markdown_stream.FRAME_AT_ARRIVAL). `nogpu`: the GPU panel fed by a
+    (the app before round sixteen; StreamingMarkdown.frames_on_arrival). `nogpu`: the GPU panel fed by a
     backend with no GPUs (no NVML calls).
     `idle`: as shipped, with this process's threads at SCHED_IDLE (an experiment, not the app's
     behaviour: see docs/benchmarks.md §2)."""
@@ -217,14 +228,10 @@ def _app_run(engine: Any, kind: str, tokens: int, store: Path, log_path: Path) -
     interval = sys.getswitchinterval()
     if kind == "switch5":
         sys.setswitchinterval(0.005)
-    from vllm_tui.widgets import markdown_stream
-
-    markdown_stream.FRAME_AT_ARRIVAL = kind != "timer"
     try:
-        return asyncio.run(run_app(engine, tokens, store, log_path, None, gpu_sampler))
+        return asyncio.run(run_app(engine, tokens, store, log_path, None, gpu_sampler, kind != "timer"))
     finally:
         sys.setswitchinterval(interval)
-        markdown_stream.FRAME_AT_ARRIVAL = True
 
 
 def _summary(

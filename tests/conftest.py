@@ -65,12 +65,15 @@ def no_draft_left(isolated_user_dirs: Path) -> None:
 
 @pytest.fixture(autouse=True)
 def every_core() -> None:
-    """Each test starts on every core. The session's engine, once ready, moves this process off its
-    worker's core as it moves the app (vllm_tui.engine.cpu_cores), and what a test starts (tmux, the
-    app inside it, that app's engine) would inherit the one core left."""
+    """Each test starts on every core, its frames drawn as with a GPU engine. The session's engine,
+    once ready, moves this process off its worker's core as it moves the app (vllm_tui.engine.cpu_cores),
+    and what a test starts (tmux, the app inside it, that app's engine) would inherit the one core left;
+    an app lent it draws as tokens arrive from then on (EngineReady.shares_cores)."""
     from vllm_tui.engine import cpu_cores
+    from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 
     cpu_cores.release()
+    StreamingMarkdown.frames_on_arrival = False
 
 
 @pytest.fixture(scope="session")

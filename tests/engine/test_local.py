@@ -73,9 +73,19 @@ def test_vllm_runs_outside_the_app_process(engine: LocalEngine) -> None:
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: none to keep free")
-def test_only_the_workers_compute_threads_stay_on_their_cores(engine: LocalEngine) -> None:
+def test_only_the_workers_compute_threads_stay_on_their_cores(
+    engine: LocalEngine, engine_events: Recorder
+) -> None:
     """vLLM binds its CPU worker's OpenMP thread to a core and leaves the others for the rest; the
-    engine keeps its frontend, vLLM's engine core and the worker's other threads on those others."""
+    engine keeps its frontend, vLLM's engine core and the worker's other threads on those others, and
+    tells the app that it shares those cores (the UI then draws as tokens arrive)."""
+    told = Recorder()
+    engine.attach(told)  # an engine already up says so first
+    try:
+        ready = told.until((EngineReady,), timeout=10)[-1]
+    finally:
+        engine.attach(engine_events)
+    assert ready.shares_cores
     machine = cpu_cores.machine_cores()
     free = engine.free_cores
     assert free and free < machine  # VLLM_CPU_OMP_THREADS_BIND=auto bound the worker

@@ -17,9 +17,10 @@ from tests.support import make_app, make_engineless_app, wait_until
 from tests.support import send_prompt as type_and_send
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.config import AppConfig, EngineSettings, Profile
-from vllm_tui.engine.events import EngineMetrics
+from vllm_tui.engine.events import EngineMetrics, EngineReady
 from vllm_tui.recent import load_recent
 from vllm_tui.store import ChatStore
+from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.status_line import StatusLine
@@ -720,3 +721,15 @@ async def test_the_footer_names_what_esc_does_now(tmp_path: Path) -> None:
         await wait_until(pilot, lambda: esc() == ["Cancel edit"], what="editing")
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.chat.editing is None and esc() == [], what="the edit cancelled")
+
+
+async def test_frames_wait_for_tokens_only_where_the_engine_shares_the_apps_cores(tmp_path: Path) -> None:
+    """vLLM's CPU backend: the UI shares a core with the engine core, and draws as tokens arrive
+    (StreamingMarkdown.frames_on_arrival). A GPU or remote engine: frames keep their timer."""
+    app = make_engineless_app(tmp_path)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        app.chat.apply_engine_event(EngineReady("tiny-r1", 2048, 1.0, shares_cores=True))
+        assert StreamingMarkdown.frames_on_arrival
+        app.chat.apply_engine_event(EngineReady("tiny-r1", 2048, 1.0))
+        assert not StreamingMarkdown.frames_on_arrival

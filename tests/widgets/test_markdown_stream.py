@@ -323,6 +323,7 @@ async def test_a_frame_due_while_tokens_outpace_frames_is_drawn_on_the_next_toke
 ) -> None:
     """On a CPU engine the UI shares a core with vLLM's engine core: a frame drawn as a token arrives
     runs while the worker computes the next step, not at the step's end (docs/benchmarks.md §2)."""
+    monkeypatch.setattr(StreamingMarkdown, "frames_on_arrival", True)
     app = StreamApp()
     async with app.run_test(size=(80, 20)) as pilot:
         widget = app.query_one(StreamingMarkdown)
@@ -357,6 +358,17 @@ async def test_a_frame_due_while_tokens_outpace_frames_is_drawn_on_the_next_toke
         frame_falls_due(widget, "fifth ", gap=0.100)
         await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
         assert rendered_text(widget).split() == ["first", "second", "third", "fourth", "fifth"]
+
+
+async def test_frames_keep_their_timer_where_the_engine_does_not_share_the_apps_cores() -> None:
+    app = StreamApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        assert not widget.frames_on_arrival  # a GPU or remote engine, or none yet
+        widget.append("first ")
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        frame_falls_due(widget, "second ", gap=0.010)
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
 
 
 class TabsApp(App[None]):

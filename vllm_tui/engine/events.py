@@ -29,6 +29,9 @@ class EngineReady:
     kv_cache_tokens: int | None = None
     """What vLLM reported at load ("GPU KV cache size: N tokens"), if it said."""
     tensor_parallel_size: int = 1
+    shares_cores: bool = False
+    """The app's threads share a core with the engine's own busy processes: vLLM's CPU backend, its
+    workers' cores kept for them (engine/cpu_cores.py). The UI then draws as tokens arrive."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -254,13 +255,13 @@ class LocalEngine:
                 self._raw_results.put(message.stats)
                 continue
             if isinstance(message, EngineReady):
-                self._on_ready(message)
+                message = self._on_ready(message)
             elif isinstance(message, (EngineFailed, EngineStopped)):
                 self.ready.clear()
                 ended = True
             self._emit(message)
 
-    def _on_ready(self, event: EngineReady) -> None:
+    def _on_ready(self, event: EngineReady) -> EngineReady:
         self._pids = self._new_pids()
         LocalEngine._claimed_pids.update(self._pids)
         self._record(self._pids)
@@ -270,9 +271,11 @@ class LocalEngine:
         self._segments = shared_segments(self._pids)
         self._pids_file().add_segments(self._segments)
         self.free_cores = cpu_cores.keep_off_worker_cores(self._pids)
+        event = replace(event, shares_cores=bool(self.free_cores))
         self._ready_event = event
         self._loaded = True
         self.ready.set()
+        return event
 
     def _send(self, command: tuple[Any, ...]) -> bool:
         with self._lock:

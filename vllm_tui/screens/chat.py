@@ -41,6 +41,7 @@ from vllm_tui.widgets.chat_log import ChatLog
 from vllm_tui.widgets.engine_card import EngineCard
 from vllm_tui.widgets.gpu_panel import GpuPanel
 from vllm_tui.widgets.key_footer import KeyFooter
+from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 from vllm_tui.widgets.message import AssistantMessage, Notice, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput, PromptStash
 from vllm_tui.widgets.samples import SamplesView
@@ -777,6 +778,7 @@ class ChatScreen(MessageActions, Screen[None]):
             status.fraction = event.fraction
         elif isinstance(event, EngineReady):
             self.engine_ready = True
+            StreamingMarkdown.frames_on_arrival = event.shares_cores
             # The engine is back: its failures' notices go. Left in the log, the last one stayed
             # below the next answer (a regenerate puts it in its old place, above), which then
             # looked as if it had failed too.

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from math import ceil
 from time import monotonic, perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from markdown_it import MarkdownIt
 from pygments.lexer import Lexer
@@ -111,18 +111,10 @@ CPU_BUDGET = 0.15
 """Share of one core that this widget's own work (splitting, Markdown rendering) may take; past it,
 flushes are spaced out."""
 
-FRAME_AT_ARRIVAL = True
-"""While tokens come faster than frames, a frame that falls due waits for the next token and is drawn
-as it arrives, not at the timer's moment. On vLLM's CPU backend the UI shares a core with vLLM's engine
-core, which needs that core at the end of each step to send the worker the next one; tokens reach the
-app just after that, so a frame drawn on a token's arrival runs while the worker computes, where one
-drawn at the timer's moment could hold the next step back. 2-core dev box, tiny model at ~90 tok/s,
-the same engine loads in turns: delivered / raw median 0.992 against 0.979 (docs/benchmarks.md §2).
-`bench.delivered --app-runs timer` turns it off for a comparison."""
-
 ARRIVAL_WAIT = 0.015
-"""Longest a due frame waits for the next token (less where tokens come faster: 1.5 times the usual
-gap between them); past it the stream has paused, and the frame is drawn anyway."""
+"""Longest a due frame waits for the next token (`StreamingMarkdown.frames_on_arrival`); less where
+tokens come faster: 1.5 times the usual gap between them. Past it the stream has paused, and the frame
+is drawn anyway."""
 
 MIN_TIMER = 0.001
 """Shortest timer set. Textual drops a one-shot timer whose delay has passed by the time its task first
@@ -581,6 +573,17 @@ class StreamingMarkdown(NoRelayout, Backdrop):
     Add the `dim` class for the de-emphasised thinking block.
     """
 
+    frames_on_arrival: ClassVar[bool] = False
+    """While tokens come faster than frames, a frame that falls due waits for the next token and is
+    drawn as it arrives, not at the frame timer's moment. Set by the chat screen where the engine says
+    the app shares a core with it (`EngineReady.shares_cores`: vLLM's CPU backend). There vLLM's engine
+    core needs that core at the end of each step, to send the worker the next one; tokens reach the app
+    just after that, so a frame drawn on a token's arrival runs while the worker computes, where one
+    drawn at the timer's moment could hold the next step back. 2-core dev box, tiny model at ~90 tok/s,
+    30 app runs each way over 10 engine loads in turns: delivered / raw median 0.990 against 0.978
+    (docs/benchmarks.md §2). Off elsewhere: on a GPU nothing waits for the UI's core, and the wait
+    only adds to a token's way to the screen."""
+
     DEFAULT_CSS = """
     StreamingMarkdown {
         height: auto;
@@ -633,7 +636,7 @@ class StreamingMarkdown(NoRelayout, Backdrop):
         """Smoothed time from the start of a flush that asked for a layout to the end of its refresh."""
         self._finished = False
         self._await_arrival = False
-        """A frame fell due and waits for the next token (FRAME_AT_ARRIVAL)."""
+        """A frame fell due and waits for the next token (`frames_on_arrival`)."""
         self._last_append_at = 0.0
         self._gap = 1.0
         """Smoothed time between two appends (capped at a second)."""
@@ -754,7 +757,7 @@ class StreamingMarkdown(NoRelayout, Backdrop):
             # The last frame turned out expensive after this timer was set: wait the extra time.
             self._flush_scheduled = True
             self.set_timer(delay, self._on_flush_timer, name="markdown-flush")
-        elif FRAME_AT_ARRIVAL and not self._finished and self._gap < FRAME_INTERVAL:
+        elif self.frames_on_arrival and not self._finished and self._gap < FRAME_INTERVAL:
             # `_flush_scheduled` stays set: the appends until then only add text, and the next one
             # draws the frame.
             self._await_arrival = True
