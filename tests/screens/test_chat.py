@@ -58,6 +58,7 @@ async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Pat
         assert [m.role for m in stored] == ["user", "assistant"]
         assert stored[1].thinking == msg.thinking_text and stored[1].content == msg.answer_text
         assert stored[1].state == "stopped" and stored[1].completion_tokens == 60
+        assert stored[1].thinking_seconds == msg.thought_seconds is not None
         # The finished turn settled the heap (vllm_tui/heap.py): the next answer's collections skip it.
         assert gc.get_freeze_count() > 0
 
@@ -147,6 +148,8 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
         assert live.finish_reason == "length"
         shown_live = str(live.query_one(".stats").render())
         assert shown_live.endswith("hit max tokens") and "TTFT" in shown_live
+        thought_live = live.query_one(".thinking-block").title
+        assert thought_live.startswith("Thought · ") and thought_live.endswith(" s")
     again = make_app(app_engine, log_path, store)
     async with again.run_test(size=(100, 30)) as pilot:
         await wait_until(
@@ -162,6 +165,8 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
         # The figures read as they did live, "hit max tokens" included (not "stopped", as the
         # state alone said before the store kept the engine's finish reason).
         assert str(again.query_one(AssistantMessage).query_one(".stats").render()) == shown_live
+        # And its thinking as it did, with the time it took (kept since schema 4).
+        assert again.query_one(AssistantMessage).query_one(".thinking-block").title == thought_live
 
 
 async def test_a_new_chat_mid_answer_stores_the_answer_as_ended(

@@ -51,7 +51,12 @@ def test_chat_and_message_round_trip(store: ChatStore) -> None:
         decode_seconds=1.5,
     )
     done = store.finish_answer(
-        answer_id, "complete", stats, content="Paris.", thinking="The user asks about France"
+        answer_id,
+        "complete",
+        stats,
+        content="Paris.",
+        thinking="The user asks about France",
+        thinking_seconds=0.4,
     )
     assert done.state == "complete"
     # A late update from the stream must not overwrite the finished text.
@@ -74,7 +79,11 @@ def test_chat_and_message_round_trip(store: ChatStore) -> None:
     assert answer.time_to_first_token == pytest.approx(0.25)
     assert answer.tokens_per_second == pytest.approx(stats.tokens_per_second)
     assert answer.sample == 1 and answer.error is None
+    assert answer.thinking_seconds == pytest.approx(0.4)
     assert answer.created <= answer.updated
+    # A continued answer is finished again without its thinking time: the stored one stays.
+    store.finish_answer(answer_id, "complete", stats, content="Paris. It is the capital.")
+    assert store.message(answer_id).thinking_seconds == pytest.approx(0.4)  # type: ignore[union-attr]
 
     listed = store.chat(chat.id)
     assert listed is not None
@@ -248,9 +257,10 @@ def test_export_markdown(store: ChatStore, tmp_path: Path, monkeypatch: pytest.M
     store.finish_answer(
         ans,
         "complete",
-        AnswerStats(prompt_tokens=7, completion_tokens=11, decode_seconds=2.0),
+        AnswerStats(prompt_tokens=7, completion_tokens=11, reasoning_tokens=3, decode_seconds=2.0),
         content="It is **4**.",
         thinking="Simple arithmetic.",
+        thinking_seconds=0.6,
     )
     stopped = store.begin_answer(chat.id, "tiny-r1", "p", {}, sample=1)
     store.finish_answer(stopped, "stopped", content="Four")
@@ -267,7 +277,7 @@ def test_export_markdown(store: ChatStore, tmp_path: Path, monkeypatch: pytest.M
     assert "## Assistant · tiny-r1 · " in text
     assert "<details><summary>Thinking</summary>\n\nSimple arithmetic.\n\n</details>" in text
     assert "It is **4**." in text
-    assert "*7 prompt tokens · 11 completion tokens · 5.0 tok/s*" in text
+    assert "*7 prompt tokens · 11 completion tokens · 3 reasoning in 0.6 s · 5.0 tok/s*" in text
     assert "## Assistant (sample 2) · tiny-r1" in text
     assert "*state: stopped*" in text
     assert "*cut off: max tokens or the context limit*" in text  # not "stopped", as if by the user

@@ -51,8 +51,8 @@ async def test_finished_answer_folds_the_thinking_and_shows_the_answer() -> None
 
 
 async def test_a_restored_answer_names_its_thinking_by_length() -> None:
-    """After a restart the thinking's duration is not known, and "Thinking" would read as if it
-    still went on: the fold says it is over and how long it was."""
+    """Stored before the store kept the thinking's duration, an answer's is not known after a restart,
+    and "Thinking" would read as if it still went on: the fold says it is over and how long it was."""
     app = MessageApp()
     async with app.run_test(size=(80, 24)) as pilot:
         message = app.query_one(AssistantMessage)
@@ -66,6 +66,22 @@ async def test_a_restored_answer_names_its_thinking_by_length() -> None:
         shown = screen_text(app)
         assert "▶ Thought · 1,234 tokens" in shown
         assert "Here it is." in shown and "The user wants code." not in shown
+
+
+async def test_a_restored_answer_says_how_long_it_thought_where_the_store_kept_it() -> None:
+    app = MessageApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.query_one(AssistantMessage)
+        message.restore(
+            "The user wants code.",
+            "Here it is.",
+            "stop",
+            AnswerStats(completion_tokens=1500, reasoning_tokens=1234, decode_seconds=10.0),
+            thinking_seconds=8.25,
+        )
+        await pilot.pause(0.2)
+        assert "▶ Thought · 1,234 tokens · 8.2 s" in screen_text(app)
+        assert message.thought_seconds == 8.25  # kept when it is saved again (a continued answer)
 
 
 async def test_growing_thinking_lays_the_screen_out_once_per_growth() -> None:

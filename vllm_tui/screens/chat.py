@@ -366,7 +366,9 @@ class ChatScreen(MessageActions, Screen[None]):
         close_group()
         await log.mount_all(widgets)
         for widget, m in answers:
-            widget.restore(m.thinking, m.content, _finish_of(m), _stats_of(m), _note_of(m))
+            widget.restore(
+                m.thinking, m.content, _finish_of(m), _stats_of(m), _note_of(m), m.thinking_seconds
+            )
         self.history = self.history_from_log()
         target = None
         if show is not None:
@@ -511,6 +513,7 @@ class ChatScreen(MessageActions, Screen[None]):
                 thinking=message.thinking_text,
                 error=message.error,
                 finish_reason=None if message.error else message.finish_reason,
+                thinking_seconds=message.thought_seconds,
             )
         except StoreError as exc:
             self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)

@@ -436,7 +436,12 @@ class MessageActions(Screen[None]):
         log = self.query_one("#log", VerticalScroll)
         await log.mount(single, before=view)
         single.restore(
-            kept.thinking_text, kept.answer_text, kept.finish_reason or "stop", kept.stats, kept.error or ""
+            kept.thinking_text,
+            kept.answer_text,
+            kept.finish_reason or "stop",
+            kept.stats,
+            kept.error or "",
+            kept.thought_seconds,
         )
         await view.remove()
         self.history = self.history_from_log()

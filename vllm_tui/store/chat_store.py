@@ -37,7 +37,7 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 _MESSAGE_COLUMNS = (
     "id, chat_id, role, content, thinking, state, created, updated, model, profile, sampling, "
     "prompt_tokens, completion_tokens, reasoning_tokens, time_to_first_token, tokens_per_second, "
-    "error, sample, finish_reason"
+    "error, sample, finish_reason, thinking_seconds"
 )
 _CHAT_COLUMNS = (
     "c.id, c.title, c.created, c.updated, c.title_is_custom, "
@@ -121,6 +121,7 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         error=row[16],
         sample=row[17],
         finish_reason=row[18],
+        thinking_seconds=row[19],
     )
 
 
@@ -418,8 +419,11 @@ class ChatStore:
         thinking: str | None = None,
         error: str | None = None,
         finish_reason: str | None = None,
+        thinking_seconds: float | None = None,
     ) -> StoredMessage:
-        """Give an answer its final state, text (when given), figures and the engine's finish reason."""
+        """Give an answer its final state, text (when given), figures and the engine's finish reason.
+        `thinking_seconds`, when given, is how long it thought (kept as it was when not given: a
+        continued answer does not think again)."""
         if state not in FINAL_STATES:
             raise ValueError(f"finish_answer: {state!r} is not a final state ({', '.join(FINAL_STATES)})")
         now = time.time()
@@ -431,7 +435,8 @@ class ChatStore:
                 "UPDATE messages SET state = ?, updated = ?, error = ?, owner_pid = NULL, "
                 "content = coalesce(?, content), thinking = coalesce(?, thinking), "
                 "prompt_tokens = ?, completion_tokens = ?, reasoning_tokens = ?, "
-                "time_to_first_token = ?, tokens_per_second = ?, finish_reason = ? WHERE id = ?",
+                "time_to_first_token = ?, tokens_per_second = ?, finish_reason = ?, "
+                "thinking_seconds = coalesce(?, thinking_seconds) WHERE id = ?",
                 (
                     state,
                     now,
@@ -444,6 +449,7 @@ class ChatStore:
                     getattr(stats, "time_to_first_token", None),
                     getattr(stats, "tokens_per_second", None),
                     finish_reason,
+                    thinking_seconds,
                     message_id,
                 ),
             )

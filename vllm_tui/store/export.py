@@ -39,7 +39,8 @@ def _stats_line(msg: StoredMessage) -> str:
     if msg.completion_tokens is not None:
         parts.append(f"{msg.completion_tokens} completion tokens")
     if msg.reasoning_tokens:
-        parts.append(f"{msg.reasoning_tokens} reasoning")
+        seconds = f" in {msg.thinking_seconds:.1f} s" if msg.thinking_seconds is not None else ""
+        parts.append(f"{msg.reasoning_tokens} reasoning{seconds}")
     if msg.tokens_per_second is not None:
         parts.append(f"{msg.tokens_per_second:.1f} tok/s")
     if msg.time_to_first_token is not None:

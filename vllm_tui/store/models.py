@@ -61,6 +61,9 @@ class StoredMessage:
     finish_reason: str | None = None
     """Why the answer ended, as the engine said: "stop", "length" (max tokens) or "abort"; None for
     answers stored before schema 3, and for user messages."""
+    thinking_seconds: float | None = None
+    """How long the answer thought, timed live; None where it was not (stored before schema 4, or the
+    answer never got past its thinking)."""
 
 
 @dataclass(frozen=True)

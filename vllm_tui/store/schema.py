@@ -92,7 +92,12 @@ V2: tuple[str, ...] = (
 # tokens as stopped by the user. NULL for answers written before.
 V3: tuple[str, ...] = ("ALTER TABLE messages ADD COLUMN finish_reason TEXT",)
 
-MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2, V3)
+# Version 4: how long the answer thought, as the app timed it live (its first token to the answer's
+# first). A reopened chat said "Thought · 412 tokens" where the live one had said "… · 4.6 s". NULL
+# where it was not timed: answers stored before, answers that never got past thinking.
+V4: tuple[str, ...] = ("ALTER TABLE messages ADD COLUMN thinking_seconds REAL",)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2, V3, V4)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -220,7 +220,7 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         self._first_token_at: float | None = None
         self._answer_started_at: float | None = None
         self._thought_s: float | None = None
-        """How long the thinking took, measured live (None for a restored answer)."""
+        """How long the thinking took, measured live or stored with the answer (None where unknown)."""
         self._tokens = 0
         self._last_stats_update = 0.0
         self._live_rate_shown = False
@@ -255,6 +255,11 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
     @property
     def answer_view(self) -> StreamingMarkdown:
         return self._answer
+
+    @property
+    def thought_seconds(self) -> float | None:
+        """How long the answer thought (its first token to the answer's first), where known."""
+        return self._thought_s
 
     @property
     def streaming(self) -> bool:
@@ -365,16 +370,25 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         self.set_class(reason == "abort", "stopped")
 
     def restore(
-        self, thinking: str, answer: str, reason: FinishReason, stats: AnswerStats | None, note: str = ""
+        self,
+        thinking: str,
+        answer: str,
+        reason: FinishReason,
+        stats: AnswerStats | None,
+        note: str = "",
+        thinking_seconds: float | None = None,
     ) -> None:
-        """Fill in a saved answer (after mounting) without replaying it as a stream."""
+        """Fill in a saved answer (after mounting) without replaying it as a stream. `thinking_seconds`:
+        how long it thought, as stored (None for answers stored before the store kept it)."""
         self.restored = True
         if thinking:
             self.append_thinking(thinking)
         if answer:
             self.append_answer(answer)
+            self._thought_s = thinking_seconds if thinking else None
         if thinking and answer and stats is not None and stats.reasoning_tokens:
-            self._block.title = f"Thought · {stats.reasoning_tokens:,} tokens"
+            seconds = f" · {thinking_seconds:.1f} s" if thinking_seconds is not None else ""
+            self._block.title = f"Thought · {stats.reasoning_tokens:,} tokens{seconds}"
         if note:
             self.fail(note, "the answer was cut off here")
         else:
