@@ -48,7 +48,8 @@ async def test_prompt_streams_thinking_and_answer(app_engine: Any, log_path: Pat
         assert "60 tokens" in stats_line and "tok/s" in stats_line and "TTFT" in stats_line
         block = msg.query_one(".thinking-block")
         # Live and restored answers name the thinking alike; live ones add the time it took.
-        assert block.collapsed and block.title.startswith(f"Thought · {msg.stats.reasoning_tokens} tokens · ")
+        assert block.collapsed and block.title.startswith("Thought for ")
+        assert block.title.endswith(f" s · {msg.stats.reasoning_tokens} tokens")
         # The thinking never goes back to the model; the answer does.
         assert [t.role for t in app.chat.history] == ["user", "assistant"]
         assert "Okay" not in app.chat.history[1].content
@@ -149,7 +150,7 @@ async def test_last_chat_is_resumed(app_engine: Any, log_path: Path, tmp_path: P
         shown_live = str(live.query_one(".stats").render())
         assert shown_live.endswith("hit max tokens") and "TTFT" in shown_live
         thought_live = live.query_one(".thinking-block").title
-        assert thought_live.startswith("Thought · ") and thought_live.endswith(" s")
+        assert thought_live.startswith("Thought for ") and thought_live.endswith(" tokens")
     again = make_app(app_engine, log_path, store)
     async with again.run_test(size=(100, 30)) as pilot:
         await wait_until(

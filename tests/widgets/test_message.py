@@ -39,7 +39,7 @@ async def test_finished_answer_folds_the_thinking_and_shows_the_answer() -> None
         message.finish("stop", AnswerStats(completion_tokens=15, reasoning_tokens=5))
         await pilot.pause(0.3)
         shown = screen_text(app)
-        assert "▶ Thought · 5 tokens · " in shown
+        assert "▶ Thought for " in shown and " s · 5 tokens" in shown
         assert "The user wants code." not in shown, "folded thinking stays hidden"
         for phrase in ("Here is the program:", "print('hi')", "Run it.", "15 tokens"):
             assert phrase in shown, phrase
@@ -80,7 +80,7 @@ async def test_a_restored_answer_says_how_long_it_thought_where_the_store_kept_i
             thinking_seconds=8.25,
         )
         await pilot.pause(0.2)
-        assert "▶ Thought · 1,234 tokens · 8.2 s" in screen_text(app)
+        assert "▶ Thought for 8.2 s · 1,234 tokens" in screen_text(app)
         assert message.thought_seconds == 8.25  # kept when it is saved again (a continued answer)
 
 
@@ -156,7 +156,9 @@ async def test_thinking_hidden_while_it_streamed_is_folded_and_titled_when_shown
         message.set_thinking_visible(True)
         await pilot.pause(0.1)
         assert message._block.display and message._block.collapsed
-        assert message._block.title.startswith("Thought · 5 tokens")
+        assert message._block.title.startswith("Thought for ") and message._block.title.endswith(
+            " · 5 tokens"
+        )
 
 
 async def test_thinking_of_a_turn_ended_before_its_answer_says_how_it_ended() -> None:

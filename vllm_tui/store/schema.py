@@ -93,7 +93,7 @@ V2: tuple[str, ...] = (
 V3: tuple[str, ...] = ("ALTER TABLE messages ADD COLUMN finish_reason TEXT",)
 
 # Version 4: how long the answer thought, as the app timed it live (its first token to the answer's
-# first). A reopened chat said "Thought · 412 tokens" where the live one had said "… · 4.6 s". NULL
+# first). A reopened chat said "Thought · 412 tokens" where the live one had said "Thought for 4.6 s". NULL
 # where it was not timed: answers stored before, answers that never got past thinking.
 V4: tuple[str, ...] = ("ALTER TABLE messages ADD COLUMN thinking_seconds REAL",)
 

@@ -186,6 +186,14 @@ class _ThinkingBlock(Collapsible, NoRelayout, Backdrop):
         self.post_message(self.Collapsed(self) if collapsed else self.Expanded(self))
 
 
+def _thought_title(tokens: int, seconds: float | None) -> str:
+    """The folded thinking's title once the answer is over: "Thought for 4.6 s · 412 tokens", or, for
+    an answer whose thinking was not timed (stored before schema 4), "Thought · 412 tokens"."""
+    if seconds is None:
+        return f"Thought · {tokens:,} tokens"
+    return f"Thought for {seconds:.1f} s · {tokens:,} tokens"
+
+
 class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
     """One answer: header, thinking (collapsible), the answer, and a stats line. Its height follows
     its content, so the layout that resized it placed everything (see NoRelayout)."""
@@ -364,8 +372,9 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
             # Said as what happened: "(no answer yet)" on a stopped turn read as if more would come.
             block.title = _UNANSWERED.get(reason, "Thinking")
         elif thought and stats.reasoning_tokens and self._thought_s is not None:
-            # The same words as a restored answer's ("Thought · 13 tokens"), with the time it took.
-            block.title = f"Thought · {stats.reasoning_tokens:,} tokens · {self._thought_s:.1f} s"
+            # The title it got as the answer began, its length added (not reworded: "Thought for 0.2 s"
+            # turning into "Thought · 13 tokens · 0.2 s" read as a different thing).
+            block.title = _thought_title(stats.reasoning_tokens, self._thought_s)
         self._stats.update(format_stats(stats, reason, max_tokens=self.max_tokens))
         self.set_class(reason == "abort", "stopped")
 
@@ -387,8 +396,7 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
             self.append_answer(answer)
             self._thought_s = thinking_seconds if thinking else None
         if thinking and answer and stats is not None and stats.reasoning_tokens:
-            seconds = f" · {thinking_seconds:.1f} s" if thinking_seconds is not None else ""
-            self._block.title = f"Thought · {stats.reasoning_tokens:,} tokens{seconds}"
+            self._block.title = _thought_title(stats.reasoning_tokens, thinking_seconds)
         if note:
             self.fail(note, "the answer was cut off here")
         else:
