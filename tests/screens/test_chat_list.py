@@ -215,10 +215,20 @@ async def test_export_writes_markdown(
         assert any(str(expected) in str(n.message) for n in app._notifications)
 
         # A typed path is used as given; a folder that is not there is made only once confirmed.
-        await pilot.press("e", "ctrl+u", *"notes/tides.md", "enter")
+        await pilot.press("e", "ctrl+u", *"note/tides.md", "enter")
         await wait_until(pilot, lambda: screen.mode == "confirm")
         question = str(screen.query_one("#chat-list-confirm", Static).render())
-        assert f"{tmp_path / 'notes'} does not exist. Create it?" in question
+        assert f"{tmp_path / 'note'} does not exist. Create it?" in question
+        assert "n change the path" in question
+        # n: back to the line with the typed path (a typo in the folder), to be corrected.
+        await pilot.press("n")
+        await wait_until(pilot, lambda: screen.mode == "export")
+        assert screen.edit_input.value == "note/tides.md" and not (tmp_path / "note").exists()
+        await pilot.press("home", "right", "right", "right", "right", "s", "enter")
+        await wait_until(pilot, lambda: screen.mode == "confirm")
+        assert f"{tmp_path / 'notes'} does not exist." in str(
+            screen.query_one("#chat-list-confirm", Static).render()
+        )
         await pilot.press("y")
         await wait_until(pilot, (tmp_path / "notes" / "tides.md").exists)
         assert screen.mode == "list" and not app.results
@@ -272,8 +282,10 @@ async def test_export_asks_before_replacing_a_file(store: ChatStore, tmp_path: P
         assert str(target) in question and "Replace it?" in question
         await pilot.press("n")
         await pilot.pause(0.2)
-        assert screen.mode == "list" and target.read_text(encoding="utf-8") == "notes the user keeps"
-        await pilot.press("e", "ctrl+u", *str(target), "enter")
+        # The file is kept, and the line is back with the path, for another name.
+        assert screen.mode == "export" and screen.edit_input.value == str(target)
+        assert target.read_text(encoding="utf-8") == "notes the user keeps"
+        await pilot.press("enter")
         await wait_until(pilot, lambda: screen.mode == "confirm")
         await pilot.press("y")
         await wait_until(pilot, lambda: "The Moon pulls the oceans." in target.read_text(encoding="utf-8"))

@@ -180,6 +180,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         """The chat highlighted when search began: highlighted again when it ends."""
         self._on_yes: Callable[[], None] | None = None
         """What y does while a question is shown (mode "confirm")."""
+        self._on_no: Callable[[], None] | None = None
+        """What n does then, besides closing the question."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="chat-list-dialog") as dialog:
@@ -358,12 +360,17 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                         self._start_export(event.value.strip())
                         return
                     # A mistyped folder would be made, and then remembered for the next export.
+                    # n goes back to the line with the path, to be corrected rather than retyped.
+                    typed = partial(self._start_export, event.value.strip())
                     question = Content.assemble((str(target.parent), "bold"), " does not exist. Create it?")
-                    self._ask(question, "create", "cancel", partial(self._export, chat, target))
+                    self._ask(
+                        question, "create", "change the path", partial(self._export, chat, target), typed
+                    )
                     return
                 if target.exists():
+                    typed = partial(self._start_export, event.value.strip())
                     question = Content.assemble((str(target), "bold"), " exists. Replace it?")
-                    self._ask(question, "replace", "keep it", partial(self._export, chat, target))
+                    self._ask(question, "replace", "keep it", partial(self._export, chat, target), typed)
                     return
                 self._export(chat, target)
         except StoreError as exc:
@@ -380,9 +387,17 @@ class ChatListScreen(ModalScreen[ChatListResult]):
         remember_export_dir(path.parent)
         self.notify(str(path), title="Chat exported")
 
-    def _ask(self, question: Content, yes_word: str, no_word: str, yes: Callable[[], None]) -> None:
-        """Shows `question` with what y and n do; y runs `yes`, n or escape does nothing."""
-        self._on_yes = yes
+    def _ask(
+        self,
+        question: Content,
+        yes_word: str,
+        no_word: str,
+        yes: Callable[[], None],
+        no: Callable[[], None] | None = None,
+    ) -> None:
+        """Shows `question` with what y and n do; y runs `yes`, n runs `no` (if given), escape does
+        nothing."""
+        self._on_yes, self._on_no = yes, no
         keys = Content.assemble("  ", ("y", "bold"), f" {yes_word}  ", ("n", "bold"), f" {no_word}")
         self.query_one("#chat-list-confirm", Static).update(question + keys)
         self._set_mode("confirm")
@@ -466,14 +481,16 @@ class ChatListScreen(ModalScreen[ChatListResult]):
 
     def action_confirm_delete(self) -> None:
         """y: what the question asked (delete a chat, replace a file)."""
-        yes, self._on_yes = self._on_yes, None
+        yes, self._on_yes, self._on_no = self._on_yes, None, None
         self._set_mode("list")
         if yes is not None:
             yes()
 
     def action_cancel_delete(self) -> None:
-        self._on_yes = None
+        no, self._on_yes, self._on_no = self._on_no, None, None
         self._set_mode("list")
+        if no is not None:
+            no()
 
     def action_search(self) -> None:
         if self.mode == "list":
@@ -494,7 +511,7 @@ class ChatListScreen(ModalScreen[ChatListResult]):
     def action_cancel(self) -> None:
         """Leave search, renaming, exporting or the delete question, back to the plain list."""
         leaving_search = self.mode == "search"
-        self._on_yes = None
+        self._on_yes = self._on_no = None
         self._set_mode("list")
         self.options.focus()
         if leaving_search:
