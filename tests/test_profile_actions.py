@@ -44,7 +44,7 @@ async def test_settings_start_from_the_running_profile_and_apply_keeps_it(
         title = str(app.screen.query_one("#settings-title", Static).render())
         running = RUNNING_MODEL.rstrip("/").rsplit("/", 1)[-1]
         # The running model first: naming only the profile read as if its model were running.
-        assert title.startswith(f"Settings · {running} as it runs now · profile "), title
+        assert title == f"Settings · {running} as it runs now · from profile {stored.name}", title
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: not isinstance(app.screen, SettingsScreen), what="settings closed")
         await pilot.pause(0.3)

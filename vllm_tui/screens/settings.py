@@ -609,11 +609,12 @@ class SettingsScreen(Screen[SettingsResult | None]):
         if stored is not None:
             if not runs_as_stored(stored, self._original):
                 # `--model …` or an F3 pick: the form shows what runs, which is not what is saved. It
-                # named only the profile, which read as if that profile's model were running.
+                # named only the profile, which read as if that profile's model were running; then
+                # "profile … changed", as if the user had changed a profile they never chose.
                 return Content.assemble(
                     "Settings · ",
                     (display_model(self._original.engine.model), "bold"),
-                    f" as it runs now · profile {self._profile_name} changed",
+                    f" as it runs now · from profile {self._profile_name}",
                 )
             return Content.assemble("Settings · profile ", (self._profile_name, "bold"))
         # Deleted while it ran: what runs is kept, as no profile's (ctrl+n saves it as one).
