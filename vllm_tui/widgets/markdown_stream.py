@@ -590,6 +590,7 @@ class StreamingMarkdown(NoRelayout, Backdrop):
         layout: vertical;
         & > _MarkdownChunk { margin: 0 0 1 0; }
         & > _MarkdownChunk.-live { margin: 0; }
+        & > _MarkdownChunk.-end { margin: 0; }
         &.dim { color: $text-muted; }
     }
     """
@@ -824,6 +825,10 @@ class StreamingMarkdown(NoRelayout, Backdrop):
         self._layout_asked = False
         with self.app.batch_update():
             self._update_open_block()
+            if self._finished and self._chunks:
+                # The gap below the last closed block was the open block's place; finished, there is
+                # none, and the gap appeared under the answer as it ended (the stats line moved down).
+                self._chunks[-1].add_class("-end")
         self.call_after_refresh(self._frame_done, self._raw_len, started, self._layout_asked)
         # Space flushes out when the recurring work (this flush plus re-rendering the open block after
         # the previous one) gets expensive, e.g. a huge open list or table re-rendered each frame.
