@@ -371,6 +371,24 @@ async def test_frames_keep_their_timer_where_the_engine_does_not_share_the_apps_
         await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
 
 
+async def test_a_finished_stream_ends_with_its_last_line() -> None:
+    """The gap under the closed blocks is the open block's place while text streams; once finished
+    there is none, and a blank row left there pushed what follows down as the answer ended."""
+    app = StreamApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        widget = app.query_one(StreamingMarkdown)
+        widget.append("First paragraph.\n\nSecond paragraph.")
+        await wait_until(pilot, lambda: widget.displayed_length == len(widget.text))
+        widget.finish()
+        await pilot.pause(0.1)
+        assert [line.rstrip() for line in rendered_text(widget).splitlines()] == [
+            "First paragraph.",
+            "",
+            "Second paragraph.",
+        ]
+        assert widget.outer_size.height == 3
+
+
 class TabsApp(App[None]):
     def compose(self) -> ComposeResult:
         with TabbedContent():
