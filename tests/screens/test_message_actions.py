@@ -15,6 +15,7 @@ from tests.support import send_prompt as send
 from tests.support import wait_until
 from vllm_tui.app import VllmTuiApp
 from vllm_tui.screens.confirm import ConfirmScreen
+from vllm_tui.widgets.engine_card import EngineCard
 from vllm_tui.widgets.message import AssistantMessage, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput
 from vllm_tui.widgets.samples import SamplesView
@@ -71,6 +72,8 @@ async def test_continue_appends_to_the_same_message_and_row(
         assert ANSWER.startswith(msg.answer_text[: len(ANSWER)]) or msg.answer_text.startswith(ANSWER)
         assert msg.thinking_text.strip() == "Okay, the user greets me so I answer briefly"
         assert msg.stats is not None and msg.stats.completion_tokens == 50
+        # The sidebar's "last answer" is the whole answer's rate too, not the continued part's.
+        assert app.query_one(EngineCard).status.last_tokens_per_s == msg.stats.tokens_per_second
         rows = stored(app)
         assert [r.id for r in rows] == [rows[0].id, row.id]
         assert rows[1].content == msg.answer_text and rows[1].completion_tokens == 50

@@ -771,7 +771,12 @@ class ChatScreen(MessageActions, Screen[None]):
         # Widgets found once, at mount: a DOM query per event (thousands a second with parallel
         # samples) walked the screen each time: half the time spent on engine events (profiled).
         assert self._engine_card is not None and self._status_line is not None
-        self._engine_card.apply_event(event)
+        if isinstance(event, AnswerFinished) and self._continues(event):
+            # The card's "last answer" rate is the whole answer's, as under the answer: the
+            # continued part's alone disagreed with it (walkthrough 18).
+            self._engine_card.apply_event(dataclasses.replace(event, stats=self._with_base(event.stats)))
+        else:
+            self._engine_card.apply_event(event)
         status = self._status_line
         if isinstance(event, (ReasoningDelta, TextDelta, AnswerFinished, AnswerFailed)):
             self._apply_answer_event(event)
@@ -853,23 +858,33 @@ class ChatScreen(MessageActions, Screen[None]):
                 # as finished Markdown, the stats line, the footer's keys) lays the screen out, which
                 # would hold them back 10-50 ms; it runs after that refresh.
                 return
-            stats = event.stats
-            base = self.continue_base
-            if base is not None:
-                stats = AnswerStats(
-                    prompt_tokens=stats.prompt_tokens,
-                    completion_tokens=base.completion_tokens + stats.completion_tokens,
-                    reasoning_tokens=base.reasoning_tokens + stats.reasoning_tokens,
-                    time_to_first_token=base.time_to_first_token,
-                    decode_seconds=base.decode_seconds + stats.decode_seconds,
-                )
-            message.finish(event.finish_reason, stats)
+            message.finish(event.finish_reason, self._with_base(event.stats))
             self._store_finish(message)
             still = [m for m in self.turn if m.streaming]
             if still:
                 self.current = still[0]  # what the app's quit and restart look at
             else:
                 self._close_turn()
+
+    def _continues(self, event: AnswerFinished) -> bool:
+        """The event ends a continued answer (its figures are the continued part's alone)."""
+        request = self.current_request
+        return (
+            self.continue_base is not None and request is not None and event.request_id == request.request_id
+        )
+
+    def _with_base(self, stats: AnswerStats) -> AnswerStats:
+        """A continued answer's figures: the part before it and the continued part, as one answer."""
+        base = self.continue_base
+        if base is None:
+            return stats
+        return AnswerStats(
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=base.completion_tokens + stats.completion_tokens,
+            reasoning_tokens=base.reasoning_tokens + stats.reasoning_tokens,
+            time_to_first_token=base.time_to_first_token,
+            decode_seconds=base.decode_seconds + stats.decode_seconds,
+        )
 
     def _close_turn(self, why: str = "the request ended early") -> None:
         """End the turn. Answers still streaming are kept as "Interrupted: `why`": the app ended the
