@@ -63,6 +63,18 @@ def test_status_follows_requests_and_metrics() -> None:
     assert status.state is EngineState.GENERATING
     status = engine_status_after(status, EngineMetrics(kv_cache_usage=0.0, running=0))
     assert status.state is EngineState.READY
+    # An answer ended (esc) after a sample that counted it running: ready at once, not at the next
+    # sample; and an end heard twice counts once.
+    status = engine_status_after(status, TextDelta("s", "x"))
+    status = engine_status_after(status, EngineMetrics(kv_cache_usage=0.1, running=2))
+    status = engine_status_after(status, AnswerFinished("s", "abort", AnswerStats(completion_tokens=1)))
+    assert status.running == 1 and status.state is EngineState.GENERATING  # another client's request
+    status = engine_status_after(status, AnswerFinished("s", "abort", AnswerStats(completion_tokens=1)))
+    assert status.running == 1
+    status = engine_status_after(status, EngineMetrics(kv_cache_usage=0.0, running=1))
+    status = engine_status_after(status, TextDelta("t", "x"))
+    status = engine_status_after(status, AnswerFailed("t", "Prompt too long", ""))
+    assert status.running == 0 and status.state is EngineState.READY
     # A one-token answer has no decode speed: the last known one stays.
     status = engine_status_after(status, TextDelta("b", "x"))
     status = engine_status_after(status, AnswerFinished("b", "length", AnswerStats(completion_tokens=1)))
