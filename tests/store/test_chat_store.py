@@ -275,7 +275,10 @@ def test_export_markdown(store: ChatStore, tmp_path: Path, monkeypatch: pytest.M
     assert text.startswith("# What is 2+2?\n")
     assert "## You · " in text and "What is 2+2?\n" in text
     assert "## Assistant · tiny-r1 · " in text
-    assert "<details><summary>Thinking</summary>\n\nSimple arithmetic.\n\n</details>" in text
+    # The thinking is named as on screen, its time and length with it.
+    assert (
+        "<details><summary>Thought for 0.6 s · 3 tokens</summary>\n\nSimple arithmetic.\n\n</details>" in text
+    )
     assert "It is **4**." in text
     assert "*7 prompt tokens · 11 completion tokens · 3 reasoning in 0.6 s · 5.0 tok/s*" in text
     assert "## Assistant (sample 2) · tiny-r1" in text

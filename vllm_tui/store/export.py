@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vllm_tui.store.models import Chat, StoredMessage
+from vllm_tui.store.models import Chat, StoredMessage, thought_title
 
 
 def _when(ts: float) -> str:
@@ -60,8 +60,14 @@ def render_markdown(chat: Chat, messages: Sequence[StoredMessage]) -> str:
             meta = " · ".join(p for p in (msg.model, _when(msg.created)) if p)
             lines += [f"## {who} · {meta}", ""]
             if msg.thinking.strip():
+                # Named as on screen once the answer began; "Thinking" where it never did.
+                summary = (
+                    thought_title(msg.reasoning_tokens, msg.thinking_seconds)
+                    if msg.reasoning_tokens and msg.content.strip()
+                    else "Thinking"
+                )
                 lines += [
-                    "<details><summary>Thinking</summary>",
+                    f"<details><summary>{summary}</summary>",
                     "",
                     msg.thinking.strip("\n"),
                     "",

@@ -91,3 +91,11 @@ class StoreError(Exception):
 
 class StoreClosed(StoreError):
     """The store was closed (the app is quitting) before a write from another thread reached it."""
+
+
+def thought_title(tokens: int, seconds: float | None) -> str:
+    """How the app and its exports name an answer's finished thinking: "Thought for 4.6 s · 412 tokens",
+    or "Thought · 412 tokens" where its time is not known (stored before schema 4)."""
+    if seconds is None:
+        return f"Thought · {tokens:,} tokens"
+    return f"Thought for {seconds:.1f} s · {tokens:,} tokens"

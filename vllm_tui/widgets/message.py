@@ -21,6 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from vllm_tui.engine.events import AnswerStats, FinishReason
+from vllm_tui.store.models import thought_title
 from vllm_tui.widgets.backdrop import Backdrop
 from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 from vllm_tui.widgets.no_relayout import NoRelayout
@@ -184,14 +185,6 @@ class _ThinkingBlock(Collapsible, NoRelayout, Backdrop):
             return
         self._update_collapsed(collapsed)
         self.post_message(self.Collapsed(self) if collapsed else self.Expanded(self))
-
-
-def _thought_title(tokens: int, seconds: float | None) -> str:
-    """The folded thinking's title once the answer is over: "Thought for 4.6 s · 412 tokens", or, for
-    an answer whose thinking was not timed (stored before schema 4), "Thought · 412 tokens"."""
-    if seconds is None:
-        return f"Thought · {tokens:,} tokens"
-    return f"Thought for {seconds:.1f} s · {tokens:,} tokens"
 
 
 class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
@@ -374,7 +367,7 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         elif thought and stats.reasoning_tokens and self._thought_s is not None:
             # The title it got as the answer began, its length added (not reworded: "Thought for 0.2 s"
             # turning into "Thought · 13 tokens · 0.2 s" read as a different thing).
-            block.title = _thought_title(stats.reasoning_tokens, self._thought_s)
+            block.title = thought_title(stats.reasoning_tokens, self._thought_s)
         self._stats.update(format_stats(stats, reason, max_tokens=self.max_tokens))
         self.set_class(reason == "abort", "stopped")
 
@@ -396,7 +389,7 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
             self.append_answer(answer)
             self._thought_s = thinking_seconds if thinking else None
         if thinking and answer and stats is not None and stats.reasoning_tokens:
-            self._block.title = _thought_title(stats.reasoning_tokens, thinking_seconds)
+            self._block.title = thought_title(stats.reasoning_tokens, thinking_seconds)
         if note:
             self.fail(note, "the answer was cut off here")
         else:
