@@ -348,6 +348,8 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                 self.store.rename_chat(chat.id, event.value)
                 self.reload(select=chat.id)
             elif target is not None:
+                # Back to the line with the typed path, to be corrected rather than retyped.
+                retype = partial(self._start_export, event.value.strip())
                 if not target.parent.is_dir():
                     why = _why_not_made(target.parent)
                     if why is not None:
@@ -357,20 +359,17 @@ class ChatListScreen(ModalScreen[ChatListResult]):
                             title="Not exported",
                             severity="error",
                         )
-                        self._start_export(event.value.strip())
+                        retype()
                         return
                     # A mistyped folder would be made, and then remembered for the next export.
-                    # n goes back to the line with the path, to be corrected rather than retyped.
-                    typed = partial(self._start_export, event.value.strip())
                     question = Content.assemble((str(target.parent), "bold"), " does not exist. Create it?")
                     self._ask(
-                        question, "create", "change the path", partial(self._export, chat, target), typed
+                        question, "create", "change the path", partial(self._export, chat, target), retype
                     )
                     return
                 if target.exists():
-                    typed = partial(self._start_export, event.value.strip())
                     question = Content.assemble((str(target), "bold"), " exists. Replace it?")
-                    self._ask(question, "replace", "keep it", partial(self._export, chat, target), typed)
+                    self._ask(question, "replace", "keep it", partial(self._export, chat, target), retype)
                     return
                 self._export(chat, target)
         except StoreError as exc:

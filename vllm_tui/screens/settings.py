@@ -566,8 +566,8 @@ class SettingsScreen(Screen[SettingsResult | None]):
             return False
         path, reason = next(iter(self.errors.items()))
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-        self.notify(f"{_SPEC_BY_PATH[path].label}: {reason}{more}", title="Cannot apply", severity="error")
-        spec = next(s for s in FIELDS if s.path == path)
+        spec = _SPEC_BY_PATH[path]
+        self.notify(f"{spec.label}: {reason}{more}", title="Cannot apply", severity="error")
         self.query_one(f"#{spec.widget_id}").focus()
         return True
 
