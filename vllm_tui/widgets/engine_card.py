@@ -132,34 +132,21 @@ def engine_status_after(status: EngineStatus, event: EngineEvent) -> EngineStatu
         if event.request_id in status.in_flight:
             return status
         return _settle(replace(status, in_flight=status.in_flight | {event.request_id}))
-    if isinstance(event, AnswerFinished):
-        speed = event.stats.tokens_per_second
+    if isinstance(event, (AnswerFinished, AnswerFailed)):
+        speed = event.stats.tokens_per_second if isinstance(event, AnswerFinished) else None
+        rid = event.request_id
         return _settle(
             replace(
                 status,
-                in_flight=status.in_flight - {event.request_id},
-                running=_one_less(status, event.request_id),
+                in_flight=status.in_flight - {rid},
+                # The last metrics sample, taken while it ran, counted a request of ours: after esc the
+                # card said "generating · run 1" until the next sample, while the status line and the
+                # answer said stopped (walkthrough 18). The next sample corrects any guess.
+                running=max(0, status.running - 1) if rid in status.in_flight else status.running,
                 last_tokens_per_s=speed if speed is not None else status.last_tokens_per_s,
             )
         )
-    if isinstance(event, AnswerFailed):
-        return _settle(
-            replace(
-                status,
-                in_flight=status.in_flight - {event.request_id},
-                running=_one_less(status, event.request_id),
-            )
-        )
     return status
-
-
-def _one_less(status: EngineStatus, request_id: str) -> int:
-    """The running count once a request of ours ended. The last metrics sample, taken while it ran,
-    counted it: after esc the card said "generating · run 1" until the next sample, while the status
-    line and the answer said stopped (walkthrough 18). The next sample corrects any guess."""
-    if request_id in status.in_flight:
-        return max(0, status.running - 1)
-    return status.running
 
 
 def stopping(status: EngineStatus) -> EngineStatus:
