@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.app import App, ComposeResult
 
 from bench.synthetic import prose_tokens
@@ -50,9 +51,14 @@ async def test_finished_answer_folds_the_thinking_and_shows_the_answer() -> None
         assert "Run it." in screen_text(app)
 
 
-async def test_a_restored_answer_names_its_thinking_by_length() -> None:
-    """Stored before the store kept the thinking's duration, an answer's is not known after a restart,
-    and "Thinking" would read as if it still went on: the fold says it is over and how long it was."""
+@pytest.mark.parametrize(
+    ("seconds", "title"),
+    [(None, "▶ Thought · 1,234 tokens"), (8.25, "▶ Thought for 8.2 s · 1,234 tokens")],
+    ids=["stored-before-schema-4", "time-stored"],
+)
+async def test_a_restored_answer_names_its_thinking_by_length(seconds: float | None, title: str) -> None:
+    """ "Thinking" would read as if it still went on: the fold says it is over, how long it was, and
+    how long it took where the store kept that (schema 4 on; not known for answers stored before)."""
     app = MessageApp()
     async with app.run_test(size=(80, 24)) as pilot:
         message = app.query_one(AssistantMessage)
@@ -61,27 +67,13 @@ async def test_a_restored_answer_names_its_thinking_by_length() -> None:
             "Here it is.",
             "stop",
             AnswerStats(completion_tokens=1500, reasoning_tokens=1234, decode_seconds=10.0),
+            thinking_seconds=seconds,
         )
         await pilot.pause(0.2)
         shown = screen_text(app)
-        assert "▶ Thought · 1,234 tokens" in shown
+        assert title in shown
         assert "Here it is." in shown and "The user wants code." not in shown
-
-
-async def test_a_restored_answer_says_how_long_it_thought_where_the_store_kept_it() -> None:
-    app = MessageApp()
-    async with app.run_test(size=(80, 24)) as pilot:
-        message = app.query_one(AssistantMessage)
-        message.restore(
-            "The user wants code.",
-            "Here it is.",
-            "stop",
-            AnswerStats(completion_tokens=1500, reasoning_tokens=1234, decode_seconds=10.0),
-            thinking_seconds=8.25,
-        )
-        await pilot.pause(0.2)
-        assert "▶ Thought for 8.2 s · 1,234 tokens" in screen_text(app)
-        assert message.thought_seconds == 8.25  # kept when it is saved again (a continued answer)
+        assert message.thought_seconds == seconds  # kept when it is saved again (a continued answer)
 
 
 async def test_growing_thinking_lays_the_screen_out_once_per_growth() -> None:
