@@ -114,7 +114,7 @@ def all_commands(app: VllmTuiApp) -> list[Command]:
 
     # A message's own actions only while one is selected: without one they could only say so.
     selected = isinstance(app.chat.focused, (UserMessage, AssistantMessage))
-    # Keeping a sample only while the chat shows a group of them.
+    # Keeping an answer only while the chat shows a prompt's answers as tabs.
     samples = bool(app.chat.query(SamplesView))
     commands = [
         *_section(app, "App", app, "app", hidden=_NOT_COMMANDS),
@@ -122,7 +122,7 @@ def all_commands(app: VllmTuiApp) -> list[Command]:
         *_section(app, "Prompt", PromptInput, "chat", hidden=_NOT_COMMANDS | {"submit", "newline"}),
         *(_section(app, "Selected message", UserMessage, "chat") if selected else ()),
         *(
-            _section(app, "Samples", SamplesView, "chat", hidden=frozenset({"switch(-1)", "switch(1)"}))
+            _section(app, "Answer tabs", SamplesView, "chat", hidden=frozenset({"switch(-1)", "switch(1)"}))
             if samples
             else ()
         ),
@@ -151,7 +151,7 @@ def help_rows(app: VllmTuiApp, here: Screen[Any] | None = None, here_name: str =
         *_section(app, "Chat", app.chat, "chat", copy),
         *_section(app, "Prompt", PromptInput, "chat"),
         *_section(app, "Selected message", UserMessage, "chat"),
-        *_section(app, "Samples", SamplesView, "chat"),
+        *_section(app, "Answer tabs", SamplesView, "chat"),
     ]
 
 

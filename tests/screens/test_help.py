@@ -83,7 +83,7 @@ async def test_palette_lists_every_action(tmp_path: Path) -> None:
             "Chats",
             "Ask for 3 samples",
             "Ask for 2 samples",
-            "Keep sample",
+            "Keep answer shown",
             "Switch theme…",
             "Help",
             "Sidebar",

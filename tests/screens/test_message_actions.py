@@ -87,22 +87,39 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         await send(pilot, "first question")
         await settle(pilot, app, 1)
         old = answers(app)[0]
+        old_text = old.answer_text
         await pilot.press("alt+r")
-        await wait_until(pilot, lambda: answers(app) and answers(app)[0] is not old, what="regenerated")
-        await settle(pilot, app, 1)
+        await wait_until(pilot, lambda: bool(app.chat.query(SamplesView)), what="regenerating")
+        await settle(pilot, app, 2)
+        # The new answer goes beside the old one, as a tab, and is the one shown: a worse answer
+        # does not cost the better one.
+        view = app.chat.query_one(SamplesView)
+        first_copy, new = view.messages
+        assert view.active is new and not first_copy.display and old not in answers(app)
+        assert first_copy.answer_text == old_text and first_copy.finish_reason == "length"
         rows = stored(app)
-        # The old row was deleted (SQLite may reuse its id) and the new answer saved in its place.
-        assert [r.role for r in rows] == ["user", "assistant"] and rows[1].state == "stopped"
-        assert answers(app)[0].stored_id == rows[1].id and rows[1].content == answers(app)[0].answer_text
+        assert [(r.role, r.sample) for r in rows] == [("user", 0), ("assistant", 0), ("assistant", 1)]
+        assert first_copy.stored_id == rows[1].id and rows[1].content == old_text
+        assert new.stored_id == rows[2].id and rows[2].content == new.answer_text
         assert [m.text for m in app.query(UserMessage)] == ["first question"]
-        assert len(app.chat.history) == 2
-        # r on the selected last answer: the new one streams, and the focus is the prompt's, not
-        # the question's above the removed answer (where y would copy the question).
+        # The model hears the answer shown, once.
+        assert [t.content for t in app.chat.history] == ["first question", new.answer_text]
+        # r on the selected last answer (the tab shown): a third tab streams, and the focus is the
+        # prompt's, not the question's above the replaced view (where y would copy the question).
         await pilot.press("ctrl+up")
-        assert app.focused is answers(app)[0]
+        assert app.focused is new
         await pilot.press("r")
-        await settle(pilot, app, 1)
+        await settle(pilot, app, 3)
         assert isinstance(app.focused, PromptInput)
+        view = app.chat.query_one(SamplesView)
+        assert view.active_index == 2
+        assert [m.answer_text for m in view.messages][:2] == [old_text, new.answer_text]
+        # alt+k keeps the one shown and deletes the others, rows and all.
+        kept_text = view.active.answer_text
+        await pilot.press("alt+k")
+        await wait_until(pilot, lambda: not app.chat.query(SamplesView), what="kept")
+        assert [(r.role, r.sample, r.content) for r in stored(app)][1:] == [("assistant", 2, kept_text)]
+        assert any("Kept answer 3 of 3" in str(n.message) for n in app._notifications)
 
         # Edit: the last prompt comes back to the prompt box; enter resends it in its place. What
         # was being typed is set aside meanwhile: esc, or sending the edit, puts it back.

@@ -264,8 +264,14 @@ def test_export_markdown(store: ChatStore, tmp_path: Path, monkeypatch: pytest.M
     )
     stopped = store.begin_answer(chat.id, "tiny-r1", "p", {}, sample=1)
     store.finish_answer(stopped, "stopped", content="Four")
-    cut = store.begin_answer(chat.id, "tiny-r1", "p", {}, sample=2)
-    store.finish_answer(cut, "stopped", content="Fo", finish_reason="length")
+    cut = store.begin_answer(chat.id, "tiny-r1", "p", {"max_tokens": 64}, sample=2)
+    five, four = AnswerStats(completion_tokens=5), AnswerStats(completion_tokens=4)
+    store.finish_answer(cut, "stopped", five, content="Fo", finish_reason="length")
+    # The next turn's answer was one of three too, the other two deleted when it was kept (alt+k):
+    # alone now, it is no "answer 3 of 3", and cut off at the max tokens it asked for.
+    store.add_user_message(chat.id, "And 3+3?")
+    kept = store.begin_answer(chat.id, "tiny-r1", "p", {"max_tokens": 4}, sample=2)
+    store.finish_answer(kept, "stopped", four, content="Six", finish_reason="length")
 
     out_dir = tmp_path / "exports"
     out_dir.mkdir()
@@ -274,16 +280,19 @@ def test_export_markdown(store: ChatStore, tmp_path: Path, monkeypatch: pytest.M
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# What is 2+2?\n")
     assert "## You · " in text and "What is 2+2?\n" in text
-    assert "## Assistant · tiny-r1 · " in text
+    assert "## Assistant (answer 1 of 3) · tiny-r1 · " in text
+    assert "## Assistant · tiny-r1 · " in text  # the kept one
     # The thinking is named as on screen, its time and length with it.
     assert (
         "<details><summary>Thought for 0.6 s · 3 tokens</summary>\n\nSimple arithmetic.\n\n</details>" in text
     )
     assert "It is **4**." in text
     assert "*7 prompt tokens · 11 completion tokens · 3 reasoning in 0.6 s · 5.0 tok/s*" in text
-    assert "## Assistant (sample 2) · tiny-r1" in text
+    assert "## Assistant (answer 2 of 3) · tiny-r1" in text and "(answer 3 of 3)" in text
     assert "*state: stopped*" in text
-    assert "*cut off: max tokens or the context limit*" in text  # not "stopped", as if by the user
+    # Not "stopped", as if by the user; and which limit, in the words the screen uses.
+    assert "*cut off: hit the context limit · 0 prompt tokens · 5 completion tokens*" in text
+    assert "*cut off: hit max tokens · 0 prompt tokens · 4 completion tokens*" in text
     assert text.index("What is 2+2?\n\n## Assistant") < text.index("It is **4**.") < text.index("Four")
 
     explicit = store.export_markdown(chat.id, tmp_path / "sub" / "mine.md")

@@ -35,7 +35,7 @@ async def test_one_sample_shown_and_tabs_and_keys_switch_it() -> None:
             message.append_answer(f"Answer number {i + 1}.", 4)
         await pilot.pause(0.2)
         shown = screen_text(app)
-        assert "Sample 1" in shown and "Sample 3" in shown, "the tab bar"
+        assert "Answer 1" in shown and "Answer 3" in shown, "the tab bar"
         assert "Answer number 1." in shown and "Answer number 2." not in shown
         await pilot.click("#sample-2")
         await pilot.pause(0.2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -48,6 +48,8 @@ from vllm_tui.widgets.samples import SamplesView
 from vllm_tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
+    from textual.widget import AwaitMount
+
     from vllm_tui.app import VllmTuiApp
     from vllm_tui.config import Profile
     from vllm_tui.engine.events import EngineEvent, FinishReason
@@ -141,7 +143,7 @@ class ChatScreen(MessageActions, Screen[None]):
         Binding("alt+e", "edit_prompt", "Edit last prompt", id="chat.edit", show=False),
         Binding("alt+g", "continue_answer", "Continue answer", id="chat.continue", show=False),
         Binding("alt+s", "samples(3)", "Ask for 3 samples", id="chat.samples", show=False),
-        Binding("alt+k", "keep_sample", "Keep sample", id="chat.keep_sample", show=False),
+        Binding("alt+k", "keep_sample", "Keep answer shown", id="chat.keep_sample", show=False),
         # Textual's own tab bindings, named in the help's words and given ids (a keymap can move them).
         Binding("tab", "app.focus_next", "Next pane", id="chat.focus_next", show=False),
         Binding("shift+tab", "app.focus_previous", "Previous pane", id="chat.focus_previous", show=False),
@@ -159,11 +161,11 @@ class ChatScreen(MessageActions, Screen[None]):
     | ctrl+up, ctrl+down | Select a message (then see `MESSAGE_BINDINGS`). |
     | pageup, pagedown | Scroll the chat a page, from the prompt too. |
     | alt+y / alt+c | Copy the selected message or last answer / its last code block. |
-    | alt+r | Regenerate the last answer. |
+    | alt+r | Regenerate the last answer (the new one goes beside it, as a tab). |
     | alt+e | Edit the last prompt and resend it. |
     | alt+g | Continue the last answer (cut off by max tokens or stopped). |
     | alt+s | Send the prompt asking for 3 answers at once (vLLM `n`). |
-    | alt+k | Keep the sample shown. |
+    | alt+k | Keep the answer shown of a prompt's tabs (samples, regenerated); delete the others. |
     """
 
     def __init__(self) -> None:
@@ -341,7 +343,8 @@ class ChatScreen(MessageActions, Screen[None]):
             )
 
         def close_group() -> None:
-            # Several answers in a row after one prompt are parallel samples none of which was kept.
+            # Several answers in a row after one prompt (parallel samples, or answers regenerate
+            # kept side by side) are tabs until one is kept.
             if len(group) > 1:
                 widgets.append(SamplesView(list(group)))
             elif group:
@@ -474,8 +477,11 @@ class ChatScreen(MessageActions, Screen[None]):
                 self.notify(f"Could not save the answer: {exc}", severity="error", timeout=5)
                 return
 
-    def _store_begin(self, text: str | None, n: int = 1) -> tuple[int | None, list[int | None]]:
-        """Save the prompt (unless `text` is None: it is saved already) and begin n answers."""
+    def _store_begin(
+        self, text: str | None, n: int = 1, first: int = 0
+    ) -> tuple[int | None, list[int | None]]:
+        """Save the prompt (unless `text` is None: it is saved already) and begin n answers, the
+        first numbered `first` among the prompt's answers."""
         store = self.store
         if store is None:
             return None, [None] * n
@@ -491,7 +497,7 @@ class ChatScreen(MessageActions, Screen[None]):
                     self.tui.profile.engine.model,
                     self.tui.profile.name,
                     dataclasses.asdict(self.tui.profile.sampling),
-                    sample=i,
+                    sample=first + i,
                 )
                 for i in range(n)
             ]
@@ -629,9 +635,17 @@ class ChatScreen(MessageActions, Screen[None]):
             return
         self.ask(text)
 
-    def ask(self, text: str, n: int = 1, user: UserMessage | None = None) -> None:
+    def ask(
+        self,
+        text: str,
+        n: int = 1,
+        user: UserMessage | None = None,
+        beside: Sequence[AssistantMessage] = (),
+    ) -> AwaitMount:
         """Send `text` with the history shown; n > 1 asks for parallel samples. With `user` (an
-        existing prompt, for regenerate), the answer goes after it and no new prompt is saved."""
+        existing prompt, for regenerate), the answer goes after it and no new prompt is saved;
+        `beside` (regenerate's copies of the answers it keeps) are its first tabs, the new one shown.
+        Returns the answer's mount, after which `beside` can be restored."""
         log = self.query_one("#log", VerticalScroll)
         history = self.history_from_log(upto=user)
         request = ChatRequest(
@@ -639,7 +653,8 @@ class ChatScreen(MessageActions, Screen[None]):
             sampling=self.tui.profile.sampling,
             n=n,
         )
-        user_id, answer_ids = self._store_begin(None if user is not None else text, n)
+        first = len(beside)
+        user_id, answer_ids = self._store_begin(None if user is not None else text, n, first)
         show = self.tui.config.ui.show_thinking
         model = self.tui.profile.engine.model
         self.turn = [
@@ -648,20 +663,19 @@ class ChatScreen(MessageActions, Screen[None]):
                 request.request_id,
                 show,
                 stored_id=answer_ids[i],
-                sample=i,
+                sample=first + i,
                 max_tokens=self.tui.profile.sampling.max_tokens,
             )
             for i in range(n)
         ]
         if user is None:
             log.mount(UserMessage(text, stored_id=user_id))
-        answer = SamplesView(list(self.turn)) if n > 1 else self.turn[0]
-        if user is not None:
-            log.mount(answer, after=user)
-        else:
-            log.mount(answer)
+        answers = [*beside, *self.turn]
+        answer = SamplesView(answers, shown=first) if len(answers) > 1 else self.turn[0]
+        mounted = log.mount(answer, after=user) if user is not None else log.mount(answer)
         log.anchor()
         self._start_turn(self.turn[0], request)
+        return mounted
 
     def submit_continue(self, message: AssistantMessage, request: ChatRequest) -> None:
         self.turn = [message]

@@ -23,10 +23,38 @@ from vllm_tui.widgets.prompt_input import PromptInput, PromptStash
 from vllm_tui.widgets.samples import SamplesView
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from textual.widget import AwaitMount
+
     from vllm_tui.app import VllmTuiApp
     from vllm_tui.store import ChatStore
 
 MAX_SAMPLES = 4
+
+
+def _copy_of(message: AssistantMessage, show_thinking: bool) -> AssistantMessage:
+    """A new widget for a finished answer (Textual cannot move one to another parent); once it is
+    mounted, `_restore_from` fills it in."""
+    return AssistantMessage(
+        message.model,
+        message.request_id,
+        show_thinking,
+        message.stored_id,
+        message.sample,
+        max_tokens=message.max_tokens,
+    )
+
+
+def _restore_from(copy: AssistantMessage, message: AssistantMessage) -> None:
+    copy.restore(
+        message.thinking_text,
+        message.answer_text,
+        message.finish_reason or "stop",
+        message.stats,
+        message.error or "",
+        message.thought_seconds,
+    )
 
 
 def _messages_in(item: Widget) -> list[Widget]:
@@ -53,7 +81,13 @@ class MessageActions(Screen[None]):
     def store(self) -> ChatStore | None:
         raise NotImplementedError
 
-    def ask(self, text: str, n: int = 1, user: UserMessage | None = None) -> None:
+    def ask(
+        self,
+        text: str,
+        n: int = 1,
+        user: UserMessage | None = None,
+        beside: Sequence[AssistantMessage] = (),
+    ) -> AwaitMount:
         raise NotImplementedError
 
     def submit_continue(self, message: AssistantMessage, request: ChatRequest) -> None:
@@ -139,7 +173,7 @@ class MessageActions(Screen[None]):
     def why_not(self, action: str) -> str:
         """What a selected message says when a key the footer dims there is pressed anyway."""
         return {
-            "regenerate": "Only the last answer can be regenerated (it replaces that answer).",
+            "regenerate": "Only the last answer can be regenerated (the new one goes beside it).",
             "edit_prompt": "Only the last prompt can be edited (enter resends it in its place).",
             "continue_answer": "Only the last answer, if it was cut off (max tokens, stopped), continues.",
         }.get(action, "")
@@ -249,7 +283,8 @@ class MessageActions(Screen[None]):
         await widget.remove()
 
     async def action_regenerate(self) -> None:
-        """Ask the last prompt again; the new answer replaces the last one."""
+        """Ask the last prompt again. The new answer goes beside the last one, as a tab: a worse
+        answer does not cost the better one (alt+k keeps one and deletes the rest)."""
         exchange = self.last_exchange()
         if exchange is None:
             self.notify("Nothing to regenerate yet.", severity="warning", timeout=2)
@@ -257,12 +292,22 @@ class MessageActions(Screen[None]):
         if not self._ready():
             return
         user, answer = exchange
-        if answer is not None:
-            await self._remove(answer)
-        # The removed answer may have held the focus, which would pass to the prompt above it (and
-        # y would copy that); the new answer streams, so the prompt box is where the user is.
+        old = [m for m in _messages_in(answer) if isinstance(m, AssistantMessage)] if answer else []
+        # An answer that failed before it said anything has nothing to keep: it goes, row and all.
+        kept = [m for m in old if m.answer_text or m.thinking_text]
+        for m in old:
+            if m not in kept:
+                self._delete_rows(m)
+        copies = [(_copy_of(m, self.tui.config.ui.show_thinking), m) for m in kept]
+        # The old answer may have held the focus, which would pass to the prompt above it (and y
+        # would copy that); the new answer streams, so the prompt box is where the user is.
         self.action_focus_prompt()
-        self.ask(user.text, user=user)
+        mounted = self.ask(user.text, user=user, beside=[copy for copy, _ in copies])
+        await mounted
+        for copy, m in copies:
+            _restore_from(copy, m)
+        if answer is not None:
+            await answer.remove()  # its rows stay: the copies stand for them
 
     def action_edit_prompt(self) -> None:
         """Put the last prompt in the prompt box; enter sends it in place of the last exchange."""
@@ -352,7 +397,7 @@ class MessageActions(Screen[None]):
         holder = next((a for a in target.ancestors if isinstance(a, SamplesView)), None)
         widgets: list[Widget] = [holder or target]
         if holder is not None:
-            what = f"these {len(holder.messages)} samples"
+            what = f"these {len(holder.messages)} answers"
         elif isinstance(target, AssistantMessage):
             what = "this answer"
         else:
@@ -403,7 +448,7 @@ class MessageActions(Screen[None]):
         self.ask(text, n=max(2, min(MAX_SAMPLES, n)))
 
     async def action_keep_sample(self) -> None:
-        """Keep the sample shown (in the selected samples, or the last ones); delete the others."""
+        """Keep the answer shown (in the selected tabs, or the last ones); delete the others."""
         focused = self.focused
         view = None
         if focused is not None:
@@ -411,10 +456,10 @@ class MessageActions(Screen[None]):
         if view is None:
             view = next((w for w in reversed(self.log_items()) if isinstance(w, SamplesView)), None)
         if view is None:
-            self.notify("No samples to choose from.", timeout=2)
+            self.notify("No answers to choose between (alt+r or alt+s gives some).", timeout=3)
             return
         if view.streaming:
-            self.notify("Wait for every sample to finish (or esc stops them).", timeout=3)
+            self.notify("Wait for every answer to finish (or esc stops them).", timeout=3)
             return
         kept = view.active
         store = self.store
@@ -424,26 +469,14 @@ class MessageActions(Screen[None]):
                     if m is not kept and m.stored_id is not None:
                         store.delete_message(m.stored_id)
             except StoreError as exc:
-                self.notify(f"Could not delete the other samples: {exc}", severity="error", timeout=5)
-        single = AssistantMessage(
-            kept.model,
-            kept.request_id,
-            self.tui.config.ui.show_thinking,
-            kept.stored_id,
-            kept.sample,
-            max_tokens=kept.max_tokens,
-        )
+                self.notify(f"Could not delete the other answers: {exc}", severity="error", timeout=5)
+        single = _copy_of(kept, self.tui.config.ui.show_thinking)
         log = self.query_one("#log", VerticalScroll)
         await log.mount(single, before=view)
-        single.restore(
-            kept.thinking_text,
-            kept.answer_text,
-            kept.finish_reason or "stop",
-            kept.stats,
-            kept.error or "",
-            kept.thought_seconds,
-        )
+        _restore_from(single, kept)
+        selected = focused is not None and view in focused.ancestors_with_self
         await view.remove()
         self.history = self.history_from_log()
-        single.focus()
-        self.notify(f"Kept sample {kept.sample + 1}", timeout=2)
+        if selected:
+            single.focus()  # alt+k from the prompt leaves the focus there, for the next prompt
+        self.notify(f"Kept answer {view.active_index + 1} of {len(view.messages)}", timeout=2)

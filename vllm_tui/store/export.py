@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vllm_tui.store.models import Chat, StoredMessage, thought_title
+from vllm_tui.store.models import Chat, StoredMessage, cut_off_label, thought_title
 
 
 def _when(ts: float) -> str:
@@ -48,15 +48,37 @@ def _stats_line(msg: StoredMessage) -> str:
     return " · ".join(parts)
 
 
+def _answer_numbers(messages: Sequence[StoredMessage]) -> dict[int, tuple[int, int]]:
+    """(i, n) for each answer that is one of n to its prompt (parallel samples, or answers regenerate
+    kept side by side), as the chat shows them in tabs: numbered by place, not by stored index, which
+    a kept answer keeps when the others are deleted."""
+    numbers: dict[int, tuple[int, int]] = {}
+    run: list[StoredMessage] = []
+    for msg in [*messages, None]:
+        if msg is not None and msg.role == "assistant":
+            run.append(msg)
+            continue
+        if len(run) > 1:
+            numbers.update({m.id: (i + 1, len(run)) for i, m in enumerate(run)})
+        run = []
+    return numbers
+
+
+def _max_tokens(msg: StoredMessage) -> int | None:
+    value = msg.sampling.get("max_tokens")
+    return value if isinstance(value, int) else None
+
+
 def render_markdown(chat: Chat, messages: Sequence[StoredMessage]) -> str:
     lines = [f"# {chat.display_title}", "", f"*Exported from vllm-tui on {_when(time.time())}*", ""]
+    numbers = _answer_numbers(messages)
     for msg in messages:
         if msg.role == "user":
             lines += [f"## You · {_when(msg.created)}", ""]
         else:
             who = "Assistant"
-            if msg.sample:
-                who += f" (sample {msg.sample + 1})"
+            if msg.id in numbers:
+                who += " (answer {} of {})".format(*numbers[msg.id])
             meta = " · ".join(p for p in (msg.model, _when(msg.created)) if p)
             lines += [f"## {who} · {meta}", ""]
             if msg.thinking.strip():
@@ -78,7 +100,7 @@ def render_markdown(chat: Chat, messages: Sequence[StoredMessage]) -> str:
         if msg.role == "assistant":
             notes: list[str] = []
             if msg.state == "stopped" and msg.finish_reason == "length":
-                notes.append("cut off: max tokens or the context limit")
+                notes.append(f"cut off: {cut_off_label(msg.completion_tokens or 0, _max_tokens(msg))}")
             elif msg.state != "complete":
                 notes.append(f"state: {msg.state}")
             if msg.error:

@@ -93,6 +93,15 @@ class StoreClosed(StoreError):
     """The store was closed (the app is quitting) before a write from another thread reached it."""
 
 
+def cut_off_label(completion_tokens: int, max_tokens: int | None) -> str:
+    """How the app and its exports say why an answer ended at vLLM's "length": it means either max
+    tokens or a full context window, told apart by the max tokens the request asked for (fewer
+    tokens than asked: the context was full)."""
+    if max_tokens and completion_tokens < max_tokens:
+        return "hit the context limit"
+    return "hit max tokens"
+
+
 def thought_title(tokens: int, seconds: float | None) -> str:
     """How the app and its exports name an answer's finished thinking: "Thought for 4.6 s · 412 tokens",
     or "Thought · 412 tokens" where its time is not known (stored before schema 4)."""

@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from vllm_tui.engine.events import AnswerStats, FinishReason
-from vllm_tui.store.models import thought_title
+from vllm_tui.store.models import cut_off_label, thought_title
 from vllm_tui.widgets.backdrop import Backdrop
 from vllm_tui.widgets.markdown_stream import StreamingMarkdown
 from vllm_tui.widgets.no_relayout import NoRelayout
@@ -58,8 +58,9 @@ def format_stats(
             parts.append(f"{rate:,.1f} tok/s")
     elif live_rate is not None:
         parts.append(f"{live_rate:,.1f} tok/s")
-    if finish == "length" and stats is not None and max_tokens and stats.completion_tokens < max_tokens:
-        parts.append("hit the context limit (ctrl+n starts a new chat)")
+    if finish == "length" and stats is not None:
+        label = cut_off_label(stats.completion_tokens, max_tokens)
+        parts.append(label if label == "hit max tokens" else f"{label} (ctrl+n starts a new chat)")
     elif finish and _FINISH_LABEL.get(finish):
         parts.append(_FINISH_LABEL[finish])
     return SEPARATOR.join(parts)
@@ -106,7 +107,7 @@ MESSAGE_BINDINGS: list[BindingType] = [
 | up, k / down, j | Select the previous / next message. |
 | y, c | Copy the message (OSC 52, tmux buffer, and a file). |
 | b | Copy the message's last code block. |
-| r | Regenerate the last answer. |
+| r | Regenerate the last answer (the new one goes beside it, as a tab). |
 | e | Edit the last prompt and send it again. |
 | g | Continue an answer cut off by max tokens or stopped. |
 | t, space | Open or fold the answer's thinking. |
@@ -209,7 +210,7 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         self.stored_id = stored_id
         """The row of this answer in the chat store, if it is saved."""
         self.sample = sample
-        """Index of the parallel sample (vLLM's `n`) this answer is."""
+        """Which of its prompt's answers this is (a parallel sample's index, or regenerate's count)."""
         self.max_tokens = max_tokens
         """The max tokens its request asked for (None: not known)."""
         self.restored = False

@@ -1,4 +1,5 @@
-"""Parallel samples: n answers to one prompt (vLLM's `n`, one batch) as tabs, one of which is kept."""
+"""Several answers to one prompt as tabs, one of which is kept: parallel samples (vLLM's `n`, one
+batch), or the answers regenerate added beside the first."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from vllm_tui.widgets.no_relayout import NoRelayout
 
 
 class SamplesView(Vertical, NoRelayout, Backdrop):
-    """The answers of one n-sample request, one tab each. Until one is kept the shown tab stands for
-    the turn (it is the answer sent back to the model with the next prompt).
+    """The answers to one prompt, one tab each: an n-sample request's, or the last prompt's answers
+    that regenerate kept side by side. Until one is kept the shown tab stands for the turn (it is the
+    answer sent back to the model with the next prompt).
 
     A tab bar above the answers themselves, the hidden ones with `display` off, rather than Textual's
     `TabbedContent`: that puts each answer two containers deeper (a `ContentSwitcher`, a `TabPane`),
@@ -25,29 +27,29 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left,h", "switch(-1)", "Previous sample", id="samples.previous", show=False),
-        Binding("right,l", "switch(1)", "Next sample", id="samples.next", show=False),
+        Binding("left,h", "switch(-1)", "Previous answer", id="samples.previous", show=False),
+        Binding("right,l", "switch(1)", "Next answer", id="samples.next", show=False),
         Binding("enter", "screen.keep_sample", "Keep this one", id="samples.keep"),
     ]
     """
     | Key | Action |
     | :- | :- |
-    | left, h / right, l | Show the previous / next sample. |
-    | enter (alt+k anywhere) | Keep the sample shown; the others are deleted. |
+    | left, h / right, l | Show the previous / next answer. |
+    | enter (alt+k anywhere) | Keep the answer shown; the others are deleted. |
     """
 
-    def __init__(self, messages: list[AssistantMessage]) -> None:
+    def __init__(self, messages: list[AssistantMessage], shown: int = 0) -> None:
         super().__init__(classes="message samples")
         self.messages = messages
-        self._index = 0
+        self._index = shown
 
     def compose(self) -> ComposeResult:
         yield Static(
-            f"{len(self.messages)} samples · ←/→ switch · enter (or alt+k) keeps the one shown",
+            f"{len(self.messages)} answers · ←/→ switch · enter (or alt+k) keeps the one shown",
             markup=False,
             classes="samples-header",
         )
-        tabs = [Tab(f"Sample {i + 1}", id=f"sample-{i}") for i in range(len(self.messages))]
+        tabs = [Tab(f"Answer {i + 1}", id=f"sample-{i}") for i in range(len(self.messages))]
         yield Tabs(*tabs, active=f"sample-{self._index}")
         self._show(self._index)
         yield from self.messages
