@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -14,6 +15,33 @@ from textual.widgets import Log, Static
 from vllm_tui.widgets.key_footer import KeyFooter
 
 _TAIL_BYTES = 2 << 20
+_INDENT = "    "
+"""A wrapped line's continuation rows are indented, so one long line still reads as one."""
+
+
+def wrap_lines(text: str, width: int) -> str:
+    """`text` with every line longer than `width` broken into rows that fit, at spaces where it has
+    them (a path or a token without one is cut). Textual's `Log` does not wrap, and its fast append
+    is why the viewer uses it: vLLM's tracebacks and engine arguments ran off the right edge."""
+    if width < 2 * len(_INDENT):
+        return text
+    out: list[str] = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        out.extend(
+            textwrap.wrap(
+                line,
+                width,
+                subsequent_indent=_INDENT,
+                break_on_hyphens=False,
+                drop_whitespace=False,
+                replace_whitespace=False,
+            )
+            or [line]
+        )
+    return "\n".join(out)
 
 
 class LogViewer(Screen[None]):
@@ -24,6 +52,7 @@ class LogViewer(Screen[None]):
         Binding("escape,q,f5", "app.pop_screen", "Close", id="log.close"),
         Binding("r", "reload", "Reload", id="log.reload"),
         Binding("f", "toggle_follow", "Follow", id="log.follow"),
+        Binding("w", "toggle_wrap", "Wrap", id="log.wrap"),
         Binding("end,G", "bottom", "Bottom", show=False, id="log.bottom"),
     ]
     """
@@ -32,6 +61,7 @@ class LogViewer(Screen[None]):
     | escape, q, f5 | Close the log. |
     | r | Reload. |
     | f | Follow new lines on or off. |
+    | w | Wrap long lines on or off (on: no line runs off the right edge). |
     """
 
     DEFAULT_CSS = """
@@ -44,6 +74,11 @@ class LogViewer(Screen[None]):
         self.path = path
         self._offset = 0
         self._follow = True
+        self._wrap = True
+        self._width = 0
+        """The width the lines shown were wrapped to (0: not wrapped)."""
+        self._partial = ""
+        """The last line read, while it has no newline yet: wrapped in two reads, it would be two."""
 
     def compose(self) -> ComposeResult:
         yield Static(f"Log: {self.path}", id="log-title", markup=False)
@@ -51,13 +86,32 @@ class LogViewer(Screen[None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.action_reload()
+        # After the first layout, which gives the log the width its lines are wrapped to.
+        self.call_after_refresh(self.action_reload)
         self.set_interval(1.0, self._poll)
+
+    def _wrap_width(self) -> int:
+        log = self.query_one(Log)
+        # The rows' width less the vertical scrollbar's, there or not: a line that fits without it
+        # would be cut when the log grows one.
+        return max(0, log.size.width - log.styles.scrollbar_size_vertical) if self._wrap else 0
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Wrapped to the old width, the rows would be cut (wider) or ragged (narrower): read again.
+        if self._wrap and self._wrap_width() != self._width:
+            self.action_reload()
 
     def action_reload(self) -> None:
         self.query_one(Log).clear()
         self._offset = 0
+        self._partial = ""
+        self._width = self._wrap_width()
         self._read(initial=True)
+
+    def action_toggle_wrap(self) -> None:
+        self._wrap = not self._wrap
+        self.action_reload()
+        self.notify("Long lines wrapped" if self._wrap else "Long lines run on (scroll right to read them)")
 
     def action_toggle_follow(self) -> None:
         self._follow = not self._follow
@@ -84,4 +138,10 @@ class LogViewer(Screen[None]):
         if text:
             # Escape sequences from progress bars and colours are made harmless before display.
             clean = text.replace("\r", "\n").replace("\x1b", "␛")
+            if self._width:
+                clean, newline, rest = (self._partial + clean).rpartition("\n")
+                self._partial = rest
+                if not newline:
+                    return
+                clean = wrap_lines(clean, self._width) + "\n"
             self.app.call_from_thread(self.query_one(Log).write, clean)
