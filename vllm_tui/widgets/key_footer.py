@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 
 HELP_ACTIONS = frozenset({"help", "app.help"})
+SPARE_ACTIONS = frozenset({"submit"})
+"""Keys that go first when the footer is short of room: everyone knows enter sends; F3's model
+picker and F5's log are found only in the footer."""
 
 
 def shown_keys(screen: Screen[object]) -> tuple[tuple[object, ...], ...]:
@@ -40,8 +43,9 @@ class KeyFooter(Footer):
 
     def compose(self) -> ComposeResult:
         """Textual's keys, but only those that fit whole, in order: the footer clipped the last one
-        mid-word ("f2 Setti") and hid those after it. F1 and the palette list them all, and F1 is
-        always among those shown."""
+        mid-word ("f2 Setti") and hid those after it. Short of room, the keys close up (Textual's
+        compact style, a cell less each) and `SPARE_ACTIONS` go first; then keys go from the end.
+        F1 and the palette list them all, and F1 is always among those shown."""
         items = list(super().compose())
         if any(isinstance(item, KeyGroup) for item in items):
             yield from items  # grouped keys: left to Textual's own layout
@@ -50,14 +54,25 @@ class KeyFooter(Footer):
         palette = [i for i in items if isinstance(i, FooterKey) and i.has_class("-command-palette")]
         # Help stays however narrow: the one key that lists all the others (60 columns dropped it).
         helps = [i for i in items if isinstance(i, FooterKey) and i.action in HELP_ACTIONS]
-        room = width - sum(_width(key) for key in (*palette, *helps))
+        keys = [i for i in items if isinstance(i, FooterKey) and i not in palette]
+        fixed = sum(_width(key) for key in palette)
+        compact = fixed + sum(_width(key) for key in keys) > width
+        self.compact = compact  # the keys are bound to it
+        if compact:
+            room = width - fixed - sum(_width(key, compact) for key in keys)
+            spare = [key for key in keys if key.action in SPARE_ACTIONS]
+            while room < 0 and spare:
+                dropped = spare.pop()
+                items.remove(dropped)
+                room += _width(dropped, compact)
+        room = width - fixed - sum(_width(key, compact) for key in helps)
         kept = []
         full = False
         for item in items:
             if item in palette:
                 continue
             if isinstance(item, FooterKey) and item not in helps:
-                room -= _width(item)
+                room -= _width(item, compact)
                 full = full or room < 0
                 if full:
                     continue
@@ -79,6 +94,8 @@ class KeyFooter(Footer):
         super().bindings_changed(screen)
 
 
-def _width(key: FooterKey) -> int:
-    """Cells of a key as the footer draws it: " key description "."""
-    return cell_len(key.key_display) + cell_len(key.description) + 3
+def _width(key: FooterKey, compact: bool = False) -> int:
+    """Cells of a key as the footer draws it: " key description ", or compact "key description"
+    and a cell of margin. (The palette's key keeps its own style.)"""
+    pad = 2 if compact and not key.has_class("-command-palette") else 3
+    return cell_len(key.key_display) + cell_len(key.description) + pad
