@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,7 +208,11 @@ def reap_orphans(directory: Path | None = None, grace: float = 3.0) -> list[Reap
 
 
 def end_processes(procs: list[Any], grace: float) -> None:
-    """SIGTERM, wait up to `grace` seconds, then SIGKILL what is left (psutil.Process objects)."""
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL what is left (psutil.Process objects).
+
+    A zombie counts as ended. psutil's `wait_procs` waited for those too: an engine worker whose
+    engine core was killed is nobody's child until init reaps it, and the wait ran its full grace
+    (1-2 s of every quit) on a process that had already exited."""
     import psutil
 
     for p in procs:
@@ -215,13 +220,31 @@ def end_processes(procs: list[Any], grace: float) -> None:
             p.terminate()
         except psutil.Error:
             pass
-    _gone, alive = psutil.wait_procs(procs, timeout=grace)
+    alive = _wait_running(procs, grace)
     for p in alive:
         try:
             p.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(alive, timeout=5)
+    _wait_running(alive, 5)
+
+
+def _wait_running(procs: list[Any], timeout: float) -> list[Any]:
+    """Those of `procs` still running (not exited, not a zombie) after up to `timeout` seconds."""
+    import psutil
+
+    def running(p: Any) -> bool:
+        try:
+            return bool(p.is_running()) and p.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if running(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if running(p)]
+    return alive
 
 
 def describe(reaped: list[Reaped]) -> str | None:

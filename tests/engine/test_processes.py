@@ -33,3 +33,39 @@ def test_lists_the_segments_a_process_maps() -> None:
         assert shared_segments({holder.pid}) == set()  # gone: nothing to read, no error
     finally:
         holder.kill()
+
+
+def test_ending_processes_counts_an_exited_one_as_ended() -> None:
+    """A process that has exited but is not yet reaped (a zombie, as a killed engine core's worker
+    is until init reaps it) is not waited on for the whole grace, and one that ignores SIGTERM is
+    killed after it."""
+    import time
+
+    import psutil
+
+    from vllm_tui.orphans import end_processes
+
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)",
+        ]
+    )
+    try:
+        zombie = psutil.Process(exited.pid)
+        deadline = time.monotonic() + 30
+        while zombie.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert zombie.status() == psutil.STATUS_ZOMBIE
+        started = time.monotonic()
+        end_processes([zombie], grace=30)
+        assert time.monotonic() - started < 15, "waited out the grace on an exited process"
+        time.sleep(0.5)  # let the second process set its handler
+        end_processes([psutil.Process(stubborn.pid)], grace=0.5)
+        assert stubborn.wait(timeout=10) == -9
+    finally:
+        exited.wait()
+        stubborn.kill()
+        stubborn.wait()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 
 
 def child_pids() -> set[int]:
@@ -29,6 +30,15 @@ def alive(pid: int) -> bool:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def terminate_now(pids: set[int]) -> None:
+    """SIGTERM to each of `pids` still running, without waiting for any."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            continue
 
 
 def terminate(pids: set[int], grace: float = 10.0) -> None:
