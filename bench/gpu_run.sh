@@ -10,6 +10,8 @@
 #               load each, TP=N for tensor parallel: first-token wait and decode rate at PROMPTS' lengths
 #     d15, d7   delivered vs raw, 1.5B / 7B on one GPU       d7tp2  7B with tensor parallel 2
 #     peer      transformers + TextIteratorStreamer, 1.5B and 7B
+#     cycle     7B loaded, answering and shut down twice (a model switch): shutdown time, GPU memory
+#               freed, processes left (bench.engine_cycle); TP=N for tensor parallel
 # A 600 s command holds about two delivered runs on a warm host. Each delivered run times the app
 # several times, raw runs between (APP_RUNS, see bench/delivered.py --app-runs), and takes its
 # screenshot in an extra, untimed run.
@@ -43,6 +45,10 @@ for job in "$@"; do
     d15) build 1.5b && run d15 $delivered --model "$ck/1.5b" --json "$OUT/delivered-1.5b-tp1.json" --svg "$OUT/chat-1.5b-tp1.svg" ;;
     d7) build 7b && run d7 $delivered --model "$ck/7b" --json "$OUT/delivered-7b-tp1.json" ;;
     d7tp2) build 7b && run d7tp2 $delivered --model "$ck/7b" --tp 2 --json "$OUT/delivered-7b-tp2.json" --svg "$OUT/chat-7b-tp2.svg" ;;
+    cycle)
+      build 7b && run "cycle-tp${TP:-1}" python3 -m bench.engine_cycle --model "$ck/7b" --tp "${TP:-1}" --cycles 2 \
+        --json "$OUT/cycle-7b-tp${TP:-1}.json"
+      ;;
     peer)
       build 1.5b && build 7b
       LIMIT=120 run peer15 python3 -m bench.peer --model "$ck/1.5b" --json "$OUT/peer-1.5b.json"

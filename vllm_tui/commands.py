@@ -1,7 +1,7 @@
 """Every action in one place: the command palette (ctrl+p) and the help screen (F1) read it.
 
 Both are built from the live bindings with the user's keymap applied, so a remapped key shows as
-remapped. Bindings of widgets that are not focused (a selected message, the samples tabs) are read
+remapped. Bindings of widgets that are not focused (a selected message) are read
 from their classes, since they exist only while such a widget is focused.
 """
 
@@ -110,22 +110,14 @@ _NOT_COMMANDS = frozenset(
 def all_commands(app: VllmTuiApp) -> list[Command]:
     from vllm_tui.widgets.message import AssistantMessage, UserMessage
     from vllm_tui.widgets.prompt_input import PromptInput
-    from vllm_tui.widgets.samples import SamplesView
 
     # A message's own actions only while one is selected: without one they could only say so.
     selected = isinstance(app.chat.focused, (UserMessage, AssistantMessage))
-    # Keeping an answer only while the chat shows a prompt's answers as tabs.
-    samples = bool(app.chat.query(SamplesView))
     commands = [
         *_section(app, "App", app, "app", hidden=_NOT_COMMANDS),
         *_section(app, "Chat", app.chat, "chat", hidden=_NOT_COMMANDS),
         *_section(app, "Prompt", PromptInput, "chat", hidden=_NOT_COMMANDS | {"submit", "newline"}),
         *(_section(app, "Selected message", UserMessage, "chat") if selected else ()),
-        *(
-            _section(app, "Answer tabs", SamplesView, "chat", hidden=frozenset({"switch(-1)", "switch(1)"}))
-            if samples
-            else ()
-        ),
         *_EXTRA,
     ]
     return commands

@@ -93,12 +93,13 @@ async def test_palette_lists_every_action(tmp_path: Path) -> None:
         # Not Textual's focus keys, nor a message's actions while no message is selected (they
         # could only say "select a message first").
         assert not {"Focus Next", "Focus Previous", "Copy selected text", *message_only} & set(commands)
-        # Keeping a sample only where the chat shows a group of samples.
-        assert "Keep this one" not in commands
+        # A prompt's answer tabs add no entry of their own: the tabs' enter "Keep" is the chat's
+        # "Keep answer shown" (alt+k), listed once; ←/→ need a selected answer.
         group = SamplesView([AssistantMessage("m", "r", sample=i) for i in range(2)])
         await app.chat.query_one("#log").mount(group)
         await pilot.pause()
-        assert "Keep this one" in {c.description for c in all_commands(app)}
+        descriptions = [c.description for c in all_commands(app)]
+        assert descriptions.count("Keep answer shown") == 1 and "Keep" not in descriptions
         message = UserMessage("a question")
         await app.chat.query_one("#log").mount(message)
         message.focus()

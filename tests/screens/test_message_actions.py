@@ -114,12 +114,39 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         view = app.chat.query_one(SamplesView)
         assert view.active_index == 2
         assert [m.answer_text for m in view.messages][:2] == [old_text, new.answer_text]
-        # alt+k keeps the one shown and deletes the others, rows and all.
+        # The chat reopened (a restart, another chat and back) shows the tab that was shown, and
+        # the model hears that one: the first tab, shown now.
+        await pilot.press("ctrl+up")
+        await pilot.press("left", "left")
+        await wait_until(pilot, lambda: view.active_index == 0, what="the first tab")
+        await pilot.pause(0.1)
+        assert [r.shown for r in stored(app)][1:] == [True, False, False]
+        assert app.chat.history[-1].content == old_text
+        chat_id = app.chat.chat_id
+        assert chat_id is not None
+        await app.chat.load_chat(chat_id)
+        await pilot.pause(0.2)
+        view = app.chat.query_one(SamplesView)
+        assert view.active_index == 0 and view.active.stored_id == rows[1].id
+        assert "3 answers to this prompt · ctrl+↑ selects" in str(view.query_one(".samples-header").render())
+        view.show(2)
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        # alt+k keeps the one shown and deletes the others, rows and all, once asked (n: nothing).
         kept_text = view.active.answer_text
         await pilot.press("alt+k")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked to keep")
+        assert "Keep answer 3 and delete the other 2?" in str(app.screen.query_one(Label).render())
+        await pilot.press("n")
+        await pilot.pause(0.1)
+        assert len(app.chat.query_one(SamplesView).messages) == 3
+        await pilot.press("alt+k")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked again")
+        await pilot.press("y")
         await wait_until(pilot, lambda: not app.chat.query(SamplesView), what="kept")
         assert [(r.role, r.sample, r.content) for r in stored(app)][1:] == [("assistant", 2, kept_text)]
-        assert any("Kept answer 3 of 3" in str(n.message) for n in app._notifications)
+        assert any("Kept answer 3; deleted 2 others" in str(n.message) for n in app._notifications)
+        assert isinstance(app.focused, PromptInput)
 
         # Edit: the last prompt comes back to the prompt box; enter resends it in its place. What
         # was being typed is set aside meanwhile: esc, or sending the edit, puts it back.
@@ -131,6 +158,7 @@ async def test_regenerate_edit_and_delete(app_engine: Any, log_path: Path, tmp_p
         assert prompt.text == "half typed" and app.chat.editing is None
         await pilot.press("alt+e")
         assert prompt.text == "first question"
+        assert "enter replaces it and its answer ·" in str(prompt.border_title)
         prompt.clear()
         prompt.insert("edited question")
         await pilot.press("enter")
@@ -239,7 +267,26 @@ async def test_parallel_samples_keep_one(app_engine: Any, log_path: Path, tmp_pa
         await pilot.press("right", "right")
         await wait_until(pilot, lambda: view.active_index == 2 and app.focused is view.messages[2])
         kept_text = view.messages[2].answer_text
+        # d on a tab deletes that answer alone, once asked; the tab before it is shown next.
+        await pilot.press("left", "d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked")
+        assert "Delete answer 2 of 3?" in str(app.screen.query_one(Label).render())
+        await pilot.press("y")
+        await wait_until(
+            pilot, lambda: len(app.chat.query_one(SamplesView).messages) == 2, what="one deleted"
+        )
+        view = app.chat.query_one(SamplesView)
+        assert view.active_index == 0 and app.focused is view.messages[0]
+        assert [(r.role, r.sample, r.shown) for r in stored(app)] == [
+            ("user", 0, False),
+            ("assistant", 0, True),
+            ("assistant", 2, False),
+        ]
+        await pilot.press("right")
+        await wait_until(pilot, lambda: view.active_index == 1 and app.focused is view.messages[1])
         await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="asked to keep")
+        await pilot.press("y")
         await wait_until(pilot, lambda: not app.chat.query(SamplesView), what="kept")
         rows = stored(app)
         assert [(r.role, r.sample) for r in rows] == [("user", 0), ("assistant", 2)]

@@ -51,7 +51,7 @@ def test_v1_store_migrates_to_latest(tmp_path: Path) -> None:
     path = tmp_path / "chats.sqlite3"
     _make_v1(path)
     with ChatStore.open(path) as store:
-        assert store.schema_version == schema.LATEST_VERSION == 4
+        assert store.schema_version == schema.LATEST_VERSION == 5
         chats = store.list_chats()
         assert [(c.id, c.title, c.title_is_custom, c.message_count) for c in chats] == [
             (1, "Old chat", True, 3)
@@ -63,6 +63,7 @@ def test_v1_store_migrates_to_latest(tmp_path: Path) -> None:
         assert partial.state == "interrupted" and partial.content == "half an answ"
         assert answer.finish_reason is None  # schema 3's column: not known for answers stored before
         assert answer.thinking_seconds is None  # schema 4's: nor this
+        assert not answer.shown  # schema 5's: no tab was marked shown
         # The migration indexed what v1 held.
         assert [h.message_id for h in store.search("volcanoes")] == [user.id]
         assert [h.message_id for h in store.search("geology")] == [answer.id]
@@ -72,7 +73,7 @@ def test_v1_store_migrates_to_latest(tmp_path: Path) -> None:
         assert store.integrity_check() == "ok"
     # Reopening a current store changes nothing.
     with ChatStore.open(path) as store:
-        assert store.schema_version == 4 and len(store.messages(1)) == 4
+        assert store.schema_version == 5 and len(store.messages(1)) == 4
 
 
 def test_concurrent_first_opens_migrate_once(tmp_path: Path) -> None:

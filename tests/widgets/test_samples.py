@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.app import App, ComposeResult
 
 from bench.synthetic import prose_tokens
+from tests.support import make_engineless_app
 from tests.widgets.test_markdown_stream import count_layouts, count_screen_layouts
 from tests.widgets.test_message import CSS, screen_text
+from vllm_tui.engine.events import AnswerStats
 from vllm_tui.widgets.chat_log import ChatLog
-from vllm_tui.widgets.message import AssistantMessage
+from vllm_tui.widgets.message import AssistantMessage, UserMessage
 from vllm_tui.widgets.samples import SamplesView
 
 
@@ -71,3 +75,48 @@ async def test_a_growing_sample_lays_the_screen_out_once_per_growth() -> None:
         # Measured: as many layouts as growths (15 of 15, 17 of 17); with TabbedContent 22 for 15. A
         # little room for a block settling or the scrollbar coming in a frame of its own.
         assert layouts[0] <= grew[0] + 3, (layouts[0], grew[0])
+
+
+async def test_the_model_hears_the_tab_shown_or_the_nearest_that_said_something() -> None:
+    """A regenerate cut off before it said anything (an engine restart) is the tab shown: the
+    model hears the tab before it, not nothing (the whole turn was dropped from the history)."""
+    from vllm_tui.screens.chat_actions import _heard
+
+    app = SamplesApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.view
+        first, second, third = view.messages
+        first.append_answer("The first answer.", 4)
+        first.finish("stop", AnswerStats(completion_tokens=4))
+        second.append_answer("The second answer.", 4)
+        second.finish("stop", AnswerStats(completion_tokens=4))
+        third.append_thinking("Okay, the user", 4)
+        third.fail("Interrupted", "the engine was restarted")
+        await pilot.pause(0.1)
+        view.show(2)
+        assert _heard(view) is second
+        # Its thinking is titled as what happened, and a copy of it says what the original said.
+        assert third._block.title == "Thinking (cut off before the answer)"
+        assert third.failure == ("Interrupted", "the engine was restarted", "")
+        view.show(0)
+        assert _heard(view) is first
+        view.show(1)
+        assert _heard(view) is second
+
+
+async def test_alt_k_from_the_prompt_acts_on_the_last_prompts_tabs_only(tmp_path: Path) -> None:
+    app = make_engineless_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        log = app.chat.query_one("#log")
+        older = SamplesView([AssistantMessage("m", f"r{i}", sample=i) for i in range(2)])
+        await log.mount_all([UserMessage("older"), older, UserMessage("last"), AssistantMessage("m", "r9")])
+        for m in [*older.messages, *log.query(AssistantMessage)]:
+            if not m.answer_text:
+                m.append_answer("An answer.", 3)
+                m.finish("stop", AnswerStats(completion_tokens=3))
+        await pilot.pause(0.1)
+        app.chat.action_focus_prompt()
+        await pilot.press("alt+k")
+        await pilot.pause(0.2)
+        assert app.screen is app.chat and older.is_attached and len(older.messages) == 2
+        assert any("The last prompt has one answer" in str(n.message) for n in app._notifications)

@@ -165,7 +165,7 @@ class ChatScreen(MessageActions, Screen[None]):
     | alt+e | Edit the last prompt and resend it. |
     | alt+g | Continue the last answer (cut off by max tokens or stopped). |
     | alt+s | Send the prompt asking for 3 answers at once (vLLM `n`). |
-    | alt+k | Keep the answer shown of a prompt's tabs (samples, regenerated); delete the others. |
+    | alt+k | Keep the answer shown of the last prompt's tabs (or the selected one's); delete the others, asked first. |
     """
 
     def __init__(self) -> None:
@@ -326,7 +326,7 @@ class ChatScreen(MessageActions, Screen[None]):
             return
         widgets: list[UserMessage | AssistantMessage | SamplesView | Notice] = []
         answers: list[tuple[AssistantMessage, StoredMessage]] = []
-        group: list[AssistantMessage] = []
+        group: list[tuple[AssistantMessage, StoredMessage]] = []
         if len(stored) > SHOWN_MESSAGES:
             # Mounting thousands of messages would hold the UI for seconds: show the recent ones,
             # starting at a prompt. The rest stay in the store (F4 exports the whole chat).
@@ -344,11 +344,12 @@ class ChatScreen(MessageActions, Screen[None]):
 
         def close_group() -> None:
             # Several answers in a row after one prompt (parallel samples, or answers regenerate
-            # kept side by side) are tabs until one is kept.
+            # kept side by side) are tabs until one is kept; the one shown as when it was left.
             if len(group) > 1:
-                widgets.append(SamplesView(list(group)))
+                shown = next((i for i, (_w, m) in enumerate(group) if m.shown), 0)
+                widgets.append(SamplesView([w for w, _m in group], shown=shown))
             elif group:
-                widgets.append(group[0])
+                widgets.append(group[0][0])
             group.clear()
 
         for m in stored:
@@ -364,7 +365,7 @@ class ChatScreen(MessageActions, Screen[None]):
                 sample=m.sample,
                 max_tokens=_int_or_none(m.sampling.get("max_tokens")),
             )
-            group.append(widget)
+            group.append((widget, m))
             answers.append((widget, m))
         close_group()
         await log.mount_all(widgets)
@@ -454,6 +455,10 @@ class ChatScreen(MessageActions, Screen[None]):
             self.post_message(SaveFailed(f"Could not save the answer: {exc}"))
         finally:
             self._saving = False
+
+    def on_samples_view_shown(self, message: SamplesView.Shown) -> None:
+        self.save_shown(message.view)
+        self.history = self.history_from_log()
 
     def on_save_failed(self, message: SaveFailed) -> None:
         self.notify(message.text, severity="error", timeout=5)
@@ -673,6 +678,8 @@ class ChatScreen(MessageActions, Screen[None]):
         answers = [*beside, *self.turn]
         answer = SamplesView(answers, shown=first) if len(answers) > 1 else self.turn[0]
         mounted = log.mount(answer, after=user) if user is not None else log.mount(answer)
+        if isinstance(answer, SamplesView):
+            self.save_shown(answer)
         log.anchor()
         self._start_turn(self.turn[0], request)
         return mounted

@@ -55,6 +55,24 @@ def _restore_from(copy: AssistantMessage, message: AssistantMessage) -> None:
         message.error or "",
         message.thought_seconds,
     )
+    if message.failure is not None:
+        copy.fail(*message.failure)  # its own words, not restore's "cut off here"
+
+
+def _usable(answer: AssistantMessage) -> bool:
+    """An answer the model can hear back: finished, and not a failure that said nothing."""
+    return not answer.streaming and (answer.error is None or bool(answer.answer_text))
+
+
+def _heard(item: Widget) -> AssistantMessage | None:
+    """The answer of a log item that goes back to the model: the tab shown, or, where that one
+    failed before saying anything (a regenerate cut off by an engine restart), the nearest tab
+    before it that has something (the turn and its good answer were dropped from the history)."""
+    if isinstance(item, SamplesView):
+        index = item.active_index
+        order = [*item.messages[index::-1], *item.messages[index + 1 :]]
+        return next((m for m in order if _usable(m)), None)
+    return item if isinstance(item, AssistantMessage) and _usable(item) else None
 
 
 def _messages_in(item: Widget) -> list[Widget]:
@@ -123,9 +141,8 @@ class MessageActions(Screen[None]):
             if isinstance(w, UserMessage):
                 user = w
                 continue
-            answer = w.active if isinstance(w, SamplesView) else w
-            assert isinstance(answer, AssistantMessage)
-            if user is not None and not answer.streaming and (answer.error is None or answer.answer_text):
+            answer = _heard(w)
+            if user is not None and answer is not None:
                 turns.extend([ChatTurn("user", user.text), ChatTurn("assistant", answer.answer_text)])
             user = None
         return turns
@@ -323,7 +340,10 @@ class MessageActions(Screen[None]):
             self.prompt_stash = prompt.set_aside()
         prompt.text = exchange[0].text
         prompt.move_cursor(prompt.document.end)
-        prompt.border_title = "Editing the last prompt · enter resends it · esc cancels"
+        # Said up front: the old prompt's answers go with it (regenerate, by contrast, keeps them).
+        answers = len(_messages_in(exchange[1])) if exchange[1] is not None else 0
+        gone = f" and its {answers} answers" if answers > 1 else " and its answer" if answers else ""
+        prompt.border_title = f"Editing the last prompt · enter replaces it{gone} · esc cancels"
         self.editing = exchange[0]
         self.refresh_bindings()  # esc cancels the edit
         self.action_focus_prompt()
@@ -393,12 +413,12 @@ class MessageActions(Screen[None]):
         if isinstance(target, AssistantMessage) and target.streaming:
             self.notify("Stop the answer first (esc).", severity="warning", timeout=3)
             return
-        # A sample goes with its whole group: the samples are one turn.
         holder = next((a for a in target.ancestors if isinstance(a, SamplesView)), None)
-        widgets: list[Widget] = [holder or target]
-        if holder is not None:
-            what = f"these {len(holder.messages)} answers"
-        elif isinstance(target, AssistantMessage):
+        if holder is not None and isinstance(target, AssistantMessage):
+            self._delete_tab(holder, target)
+            return
+        widgets: list[Widget] = [target]
+        if isinstance(target, AssistantMessage):
             what = "this answer"
         else:
             # A prompt goes with its answer: left alone, that answer sat under the prompt before it
@@ -430,6 +450,26 @@ class MessageActions(Screen[None]):
 
         self.app.push_screen(ConfirmScreen(f"Delete {what}? It cannot be undone."), answered)
 
+    def _delete_tab(self, view: SamplesView, target: AssistantMessage) -> None:
+        """d on one of a prompt's answers shown as tabs: that answer only, once asked."""
+        if view.streaming:
+            self.notify("Wait for the answer to finish (or esc stops it).", severity="warning", timeout=3)
+            return
+        index = view.messages.index(target)
+        count = len(view.messages)
+
+        async def answered(yes: bool | None) -> None:
+            if not yes or not view.is_attached or view.streaming or target not in view.messages:
+                return
+            self._delete_rows(target)
+            left = [m for m in view.messages if m is not target]
+            # The tab before it is shown next (the first, for the first).
+            await self._replace_answers(view, left, max(0, index - 1), focus=True)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete answer {index + 1} of {count}? It cannot be undone."), answered
+        )
+
     # --- samples ------------------------------------------------------------------------------
 
     def action_samples(self, n: int = 3) -> None:
@@ -448,35 +488,84 @@ class MessageActions(Screen[None]):
         self.ask(text, n=max(2, min(MAX_SAMPLES, n)))
 
     async def action_keep_sample(self) -> None:
-        """Keep the answer shown (in the selected tabs, or the last ones); delete the others."""
+        """Keep the answer shown of a prompt's tabs (the selected answer's, or else the last prompt's)
+        and delete the others, once asked."""
         focused = self.focused
         view = None
         if focused is not None:
             view = next((a for a in focused.ancestors_with_self if isinstance(a, SamplesView)), None)
+        items = self.log_items()
+        if view is None and items and isinstance(items[-1], SamplesView):
+            # Only the last prompt's from the prompt box, as alt+r: an older prompt's tabs, out of
+            # sight, were collapsed by a second press.
+            view = items[-1]
         if view is None:
-            view = next((w for w in reversed(self.log_items()) if isinstance(w, SamplesView)), None)
-        if view is None:
-            self.notify("No answers to choose between (alt+r or alt+s gives some).", timeout=3)
+            self.notify(
+                "The last prompt has one answer: nothing to choose between (alt+r adds another).",
+                timeout=3,
+            )
             return
         if view.streaming:
             self.notify("Wait for every answer to finish (or esc stops them).", timeout=3)
             return
         kept = view.active
-        store = self.store
-        if store is not None:
-            try:
-                for m in view.messages:
-                    if m is not kept and m.stored_id is not None:
-                        store.delete_message(m.stored_id)
-            except StoreError as exc:
-                self.notify(f"Could not delete the other answers: {exc}", severity="error", timeout=5)
-        single = _copy_of(kept, self.tui.config.ui.show_thinking)
-        log = self.query_one("#log", VerticalScroll)
-        await log.mount(single, before=view)
-        _restore_from(single, kept)
+        if not _usable(kept):
+            self.notify(
+                "This answer failed before it said anything: show another (←/→) to keep it.",
+                severity="warning",
+                timeout=4,
+            )
+            return
+        others = len(view.messages) - 1
+        number = view.active_index + 1
         selected = focused is not None and view in focused.ancestors_with_self
+
+        async def answered(yes: bool | None) -> None:
+            if not yes or not view.is_attached or view.streaming or view.active is not kept:
+                return
+            store = self.store
+            if store is not None:
+                try:
+                    for m in view.messages:
+                        if m is not kept and m.stored_id is not None:
+                            store.delete_message(m.stored_id)
+                except StoreError as exc:
+                    self.notify(f"Could not delete the other answers: {exc}", severity="error", timeout=5)
+            # alt+k from the prompt leaves the focus there, for the next prompt.
+            await self._replace_answers(view, [kept], 0, focus=selected)
+            self.notify(f"Kept answer {number}; deleted {others} other{'s' if others > 1 else ''}", timeout=3)
+
+        what = f"the other {others}" if others > 1 else "the other one"
+        self.app.push_screen(
+            ConfirmScreen(f"Keep answer {number} and delete {what}? It cannot be undone."), answered
+        )
+
+    async def _replace_answers(
+        self, view: Widget, answers: list[AssistantMessage], shown: int, focus: bool
+    ) -> AssistantMessage:
+        """Put copies of finished `answers` where `view` is: one alone, or several as tabs with
+        `shown` shown. Textual cannot move a widget to another parent, hence the copies."""
+        copies = [_copy_of(m, self.tui.config.ui.show_thinking) for m in answers]
+        replacement: Widget = SamplesView(copies, shown=shown) if len(copies) > 1 else copies[0]
+        log = self.query_one("#log", VerticalScroll)
+        await log.mount(replacement, before=view)
+        for copy, m in zip(copies, answers, strict=True):
+            _restore_from(copy, m)
         await view.remove()
+        if isinstance(replacement, SamplesView):
+            self.save_shown(replacement)
         self.history = self.history_from_log()
-        if selected:
-            single.focus()  # alt+k from the prompt leaves the focus there, for the next prompt
-        self.notify(f"Kept answer {view.active_index + 1} of {len(view.messages)}", timeout=2)
+        if focus:
+            copies[shown].focus()
+        return copies[shown]
+
+    def save_shown(self, view: SamplesView) -> None:
+        """Store which tab `view` shows: the answer a reopened chat shows, and the model hears."""
+        store = self.store
+        shown = view.active.stored_id
+        if store is None or shown is None:
+            return
+        try:
+            store.show_answer(shown, [m.stored_id for m in view.messages if m.stored_id is not None])
+        except StoreError as exc:
+            self.notify(f"Could not save the answer shown: {exc}", severity="error", timeout=5)

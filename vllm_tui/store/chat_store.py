@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ DEFAULT_BUSY_TIMEOUT = 5.0
 _MESSAGE_COLUMNS = (
     "id, chat_id, role, content, thinking, state, created, updated, model, profile, sampling, "
     "prompt_tokens, completion_tokens, reasoning_tokens, time_to_first_token, tokens_per_second, "
-    "error, sample, finish_reason, thinking_seconds"
+    "error, sample, finish_reason, thinking_seconds, shown"
 )
 _CHAT_COLUMNS = (
     "c.id, c.title, c.created, c.updated, c.title_is_custom, "
@@ -122,6 +122,7 @@ def _message_from_row(row: tuple[Any, ...]) -> StoredMessage:
         sample=row[17],
         finish_reason=row[18],
         thinking_seconds=row[19],
+        shown=bool(row[20]),
     )
 
 
@@ -468,6 +469,14 @@ class ChatStore:
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)
         )
         return [_message_from_row(row) for row in rows]
+
+    def show_answer(self, shown_id: int, group: Sequence[int]) -> None:
+        """Mark `shown_id` the tab shown among a prompt's answers `group` (it included): the one the
+        chat shows, and the model hears, when the chat is opened again."""
+        ids = sorted({shown_id, *group})
+        marks = ",".join("?" * len(ids))
+        with self._write() as conn:
+            conn.execute(f"UPDATE messages SET shown = (id = ?) WHERE id IN ({marks})", (shown_id, *ids))
 
     def delete_message(self, message_id: int) -> bool:
         now = time.time()

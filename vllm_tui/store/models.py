@@ -57,13 +57,15 @@ class StoredMessage:
     tokens_per_second: float | None = None
     error: str | None = None
     sample: int = 0
-    """Index of the parallel sample (vLLM's `n`) for answers generated side by side."""
+    """Which of its prompt's answers this is (a parallel sample's index, or regenerate's count)."""
     finish_reason: str | None = None
     """Why the answer ended, as the engine said: "stop", "length" (max tokens) or "abort"; None for
     answers stored before schema 3, and for user messages."""
     thinking_seconds: float | None = None
     """How long the answer thought, timed live; None where it was not (stored before schema 4, or the
     answer never got past its thinking)."""
+    shown: bool = False
+    """The tab shown among its prompt's several answers (schema 5; none is, in groups written before)."""
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,13 @@ V3: tuple[str, ...] = ("ALTER TABLE messages ADD COLUMN finish_reason TEXT",)
 # where it was not timed: answers stored before, answers that never got past thinking.
 V4: tuple[str, ...] = ("ALTER TABLE messages ADD COLUMN thinking_seconds REAL",)
 
-MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2, V3, V4)
+# Version 5: which of a prompt's answers (parallel samples, or those regenerate keeps side by side) is
+# the tab shown: the one the model hears with the next prompt. Unstored, a reopened chat showed the
+# first tab, and the model then heard an answer other than the one shown before. 0 on rows written
+# before, whose groups (unkept parallel samples) showed their first.
+V5: tuple[str, ...] = ("ALTER TABLE messages ADD COLUMN shown INTEGER NOT NULL DEFAULT 0",)
+
+MIGRATIONS: tuple[Sequence[str], ...] = (V1, V2, V3, V4, V5)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -32,10 +32,13 @@ _FINISH_LABEL = {"stop": "", "length": "hit max tokens", "abort": "stopped", "er
 _UNANSWERED = {
     "abort": "Thinking (stopped before the answer)",
     "length": "Thinking (cut off before the answer)",
+    "error": "Thinking (cut off before the answer)",
 }
 """The thinking's title when the turn ended before any answer."""
 
 SEPARATOR = " · "
+LIVE_RATE_AFTER = 0.5
+"""Seconds of stream before the live tok/s is shown."""
 
 
 def format_stats(
@@ -111,7 +114,7 @@ MESSAGE_BINDINGS: list[BindingType] = [
 | e | Edit the last prompt and send it again. |
 | g | Continue an answer cut off by max tokens or stopped. |
 | t, space | Open or fold the answer's thinking. |
-| d, delete | Delete the message. |
+| d, delete | Delete the message (asked first; one of a prompt's answer tabs alone, a prompt with its answers). |
 | i, tab | Back to the prompt. |
 """
 
@@ -218,6 +221,8 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         self.finish_reason: FinishReason | None = None
         self.stats: AnswerStats | None = None
         self.error: str | None = None
+        self.failure: tuple[str, str, str] | None = None
+        """How it failed, as said under it (title, reason, advice): a copy of it says the same."""
         self._started = time.monotonic()
         self._first_token_at: float | None = None
         self._answer_started_at: float | None = None
@@ -329,11 +334,13 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         if self._first_token_at is None:
             self._first_token_at = now
         self._tokens += tokens
-        # The live rate is redrawn four times a second, not per token.
+        # The live rate is redrawn four times a second, not per token, and not before half a second of
+        # stream: over its first few tokens, which can come at once, it read 800-36,000 tok/s
+        # (walkthrough 19).
         if now - self._last_stats_update > 0.25 and self._tokens > 1:
-            self._last_stats_update = now
             elapsed = now - self._first_token_at
-            if elapsed > 0:
+            if elapsed >= LIVE_RATE_AFTER:
+                self._last_stats_update = now
                 # One short line, the same height as the last one: no layout needed after the first.
                 rate = (self._tokens - 1) / elapsed
                 self._stats.update(format_stats(None, live_rate=rate), layout=not self._live_rate_shown)
@@ -400,8 +407,11 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
 
     def fail(self, title: str, reason: str, advice: str = "") -> None:
         self.error = title
+        self.failure = (title, reason, advice)
         for md in (self._thinking, self._answer):
             md.finish()
+        if self.thinking_text and self._answer_started_at is None:
+            self._block.title = _UNANSWERED["error"]  # not "Thinking…", as if it went on
         text = f"✗ {title}: {reason}" + (f"\n  {advice}" if advice else "")
         self._stats.update(text)
         self.add_class("failed")

@@ -8,6 +8,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static, Tab, Tabs
 
 from vllm_tui.widgets.backdrop import Backdrop
@@ -29,14 +30,24 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left,h", "switch(-1)", "Previous answer", id="samples.previous", show=False),
         Binding("right,l", "switch(1)", "Next answer", id="samples.next", show=False),
-        Binding("enter", "screen.keep_sample", "Keep this one", id="samples.keep"),
+        Binding("enter", "screen.keep_sample", "Keep", id="samples.keep"),
     ]
     """
     | Key | Action |
     | :- | :- |
     | left, h / right, l | Show the previous / next answer. |
-    | enter (alt+k anywhere) | Keep the answer shown; the others are deleted. |
+    | enter (alt+k from the prompt) | Keep the answer shown; the others are deleted (asked first). |
     """
+
+    LONG_LABELS = 4
+    """Up to this many tabs say "Answer N"; more say only "N", so that the bar fits the chat."""
+
+    class Shown(Message):
+        """The user showed another tab: the chat saves which (it is the answer the model hears)."""
+
+        def __init__(self, view: SamplesView) -> None:
+            super().__init__()
+            self.view = view
 
     def __init__(self, messages: list[AssistantMessage], shown: int = 0) -> None:
         super().__init__(classes="message samples")
@@ -44,15 +55,41 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
         self._index = shown
 
     def compose(self) -> ComposeResult:
-        yield Static(
-            f"{len(self.messages)} answers · ←/→ switch · enter (or alt+k) keeps the one shown",
-            markup=False,
-            classes="samples-header",
-        )
-        tabs = [Tab(f"Answer {i + 1}", id=f"sample-{i}") for i in range(len(self.messages))]
-        yield Tabs(*tabs, active=f"sample-{self._index}")
+        yield Static(self._header(False), markup=False, classes="samples-header")
+        yield Tabs(*self._tabs(), active=f"sample-{self._index}")
         self._show(self._index)
         yield from self.messages
+
+    def _tabs(self) -> list[Tab]:
+        many = len(self.messages) > self.LONG_LABELS
+        labels = [f"{i + 1}" if many else f"Answer {i + 1}" for i in range(len(self.messages))]
+        return [Tab(label, id=f"sample-{i}") for i, label in enumerate(labels)]
+
+    def _header(self, selected: bool) -> str:
+        """The keys that work where the focus is: ←/→ and enter only once one of these answers is
+        selected (from the prompt they move the cursor and send)."""
+        n = len(self.messages)
+        if selected:
+            return f"{n} answers · ←/→ switch · enter keeps the one shown · d deletes it"
+        return f"{n} answers to this prompt · ctrl+↑ selects, then ←/→ switch tabs"
+
+    def on_mount(self) -> None:
+        # The active tab of a long bar may be past its right edge: shown from the start.
+        self.call_after_refresh(self._reveal_tab)
+
+    def _reveal_tab(self) -> None:
+        if not self.is_attached:
+            return
+        tabs = self.query_one(Tabs)
+        active = tabs.active_tab
+        if active is not None:
+            tabs.scroll_to_widget(active, animate=False)
+
+    def on_descendant_focus(self) -> None:
+        self.query_one(".samples-header", Static).update(self._header(True))
+
+    def on_descendant_blur(self) -> None:
+        self.query_one(".samples-header", Static).update(self._header(False))
 
     @property
     def active_index(self) -> int:
@@ -67,9 +104,13 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
         return any(m.streaming for m in self.messages)
 
     def show(self, index: int) -> None:
-        self._show(index % len(self.messages))
+        index %= len(self.messages)
+        changed = index != self._index
+        self._show(index)
         if self.is_mounted:
             self.query_one(Tabs).active = f"sample-{self._index}"
+        if changed:
+            self.post_message(self.Shown(self))
 
     def _show(self, index: int) -> None:
         self._index = index
@@ -80,7 +121,10 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
         # A tab clicked, or the bar's own keys while it has focus (also sent once when it mounts).
         event.stop()
         if event.tab.id is not None and event.tab.id.startswith("sample-"):
-            self._show(int(event.tab.id.removeprefix("sample-")))
+            index = int(event.tab.id.removeprefix("sample-"))
+            if index != self._index:
+                self._show(index)
+                self.post_message(self.Shown(self))
 
     def action_switch(self, step: int) -> None:
         focused = self.screen.focused
