@@ -94,4 +94,22 @@ def remove_segments(names: set[str] | list[str]) -> None:
             try:
                 os.unlink(os.path.join(SHM_DIR, name))
             except OSError:
-                pass  # already removed by its creator
+                continue  # already removed by its creator
+            _untrack(name)
+
+
+def _untrack(name: str) -> None:
+    """Tell multiprocessing's resource tracker the segment is gone. vLLM's processes share the
+    app's tracker (spawn hands it down), and one ended before unregistering its segments left them
+    registered: the tracker then warned of "leaked shared_memory objects" it could not find, at
+    the app's exit (into the log in the app; onto the terminal in a benchmark)."""
+    import sys
+
+    if "multiprocessing.resource_tracker" not in sys.modules:
+        return  # this process never started or used a tracker: nothing registered through it
+    from multiprocessing import resource_tracker
+
+    try:
+        resource_tracker.unregister(f"/{name}", "shared_memory")
+    except Exception:  # noqa: BLE001 - bookkeeping only; the segment itself is gone
+        pass

@@ -165,7 +165,7 @@ class ChatScreen(MessageActions, Screen[None]):
     | alt+e | Edit the last prompt and resend it. |
     | alt+g | Continue the last answer (cut off by max tokens or stopped). |
     | alt+s | Send the prompt asking for 3 answers at once (vLLM `n`). |
-    | alt+k | Keep the answer shown of the last prompt's tabs (or the selected one's); delete the others, asked first. |
+    | alt+k | Keep the answer shown of the last prompt's tabs (or the selected one's); asked first. |
     """
 
     def __init__(self) -> None:

@@ -114,7 +114,7 @@ MESSAGE_BINDINGS: list[BindingType] = [
 | e | Edit the last prompt and send it again. |
 | g | Continue an answer cut off by max tokens or stopped. |
 | t, space | Open or fold the answer's thinking. |
-| d, delete | Delete the message (asked first; one of a prompt's answer tabs alone, a prompt with its answers). |
+| d, delete | Delete the message, asked first (of a prompt's tabs, that answer alone). |
 | i, tab | Back to the prompt. |
 """
 
