@@ -162,3 +162,39 @@ async def test_thinking_of_a_turn_ended_before_its_answer_says_how_it_ended() ->
         message.finish("abort", AnswerStats(completion_tokens=4, reasoning_tokens=4))
         await pilot.pause(0.1)
         assert message._block.title == "Thinking (stopped before the answer)"
+
+
+async def test_a_continued_answer_thought_for_both_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut off by max tokens while thinking and continued (alt+g): "Thought for" counts the thinking
+    of both parts, not the continued part's alone (walkthrough 18)."""
+    import vllm_tui.widgets.message as message_module
+
+    clock = [100.0]
+
+    class Clock:
+        """The message's clock only (the time module itself runs Textual's timers)."""
+
+        @staticmethod
+        def monotonic() -> float:
+            return clock[0]
+
+    monkeypatch.setattr(message_module, "time", Clock)
+    app = MessageApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.query_one(AssistantMessage)
+        message.append_thinking("Okay, the user", 3)
+        clock[0] += 2.0
+        message.append_thinking(" greets me", 3)
+        message.finish("length", AnswerStats(completion_tokens=6, reasoning_tokens=6))
+        await pilot.pause(0.1)
+        assert message._block.title == "Thinking (cut off before the answer)"
+        clock[0] += 30.0  # the user reads, then continues
+        message.resume()
+        clock[0] += 0.5
+        message.append_thinking(" so I answer briefly", 4)
+        clock[0] += 1.0
+        message.append_answer("Hello!", 2)
+        # 2 s in the first part and 1 s in the second, each from its first token (as the first
+        # part's: the wait for it is the prompt's reading, TTFT); none of the 30 s between.
+        assert message.thought_seconds == pytest.approx(3.0)
+        assert message._block.title == "Thought for 3.0 s"

@@ -227,6 +227,10 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         self._first_token_at: float | None = None
         self._answer_started_at: float | None = None
         self._thought_s: float | None = None
+        self._thought_before: float | None = 0.0
+        """Thinking time of the parts before a continue that had not reached the answer (None: not
+        known, a restored answer's)."""
+        self._last_token_at: float | None = None
         """How long the thinking took, measured live or stored with the answer (None where unknown)."""
         self._tokens = 0
         self._last_stats_update = 0.0
@@ -297,6 +301,13 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         self.finish_reason = None
         self.error = None
         self.remove_class("stopped", "failed")
+        if self._answer_started_at is None and self._thought_before is not None:
+            # Cut off while thinking: this part's thinking time counts towards "Thought for", which
+            # said only the continued part's.
+            if self.restored or self._first_token_at is None or self._last_token_at is None:
+                self._thought_before = None if self.thinking_text else 0.0
+            else:
+                self._thought_before += self._last_token_at - self._first_token_at
         self._started = time.monotonic()
         self._first_token_at = None
         self._tokens = 0
@@ -323,9 +334,13 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
             # "▼ Thinking…", open, on a finished answer.
             if self.thinking_text:
                 thought = self._answer_started_at - (self._first_token_at or self._started)
+                before = self._thought_before
                 # A restored answer has no clock of its thinking; restore() names its length instead.
-                self._thought_s = None if self.restored else thought
-                block.title = "Thought" if self.restored else f"Thought for {thought:.1f} s"
+                known = not self.restored and before is not None
+                self._thought_s = thought + (before or 0.0) if known else None
+                block.title = (
+                    f"Thought for {self._thought_s:.1f} s" if self._thought_s is not None else "Thought"
+                )
                 block.fold()
         self._answer.append(text)
 
@@ -333,6 +348,7 @@ class AssistantMessage(_SaysWhyNot, Vertical, NoRelayout, Backdrop):
         now = time.monotonic()
         if self._first_token_at is None:
             self._first_token_at = now
+        self._last_token_at = now
         self._tokens += tokens
         # The live rate is redrawn four times a second, not per token, and not before half a second of
         # stream: over its first few tokens, which can come at once, it read 800-36,000 tok/s
