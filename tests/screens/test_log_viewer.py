@@ -19,7 +19,9 @@ def test_wrap_lines_breaks_at_spaces_and_indents_the_rest() -> None:
     assert rows[0] == "short" and rows[-1] == "end"
     assert all(len(r) <= 60 for r in rows)
     args = rows[1 : 1 + sum(1 for r in rows if "key" in r)]
+    # Indented by 4 exactly: the space a row breaks at does not start the next one.
     assert args[0].startswith("INFO") and all(r.startswith("    key") for r in args[1:])
+    assert wrap_lines("  File a b c d e f g h", 10).split("\n")[0].startswith("  File")
     # Every word is still there, in order.
     assert " ".join(" ".join(r.split()) for r in args) == " ".join(ARGS.split())
     # A path without spaces is cut where it must be.

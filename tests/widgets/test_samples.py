@@ -47,9 +47,14 @@ async def test_one_sample_shown_and_tabs_and_keys_switch_it() -> None:
         shown = screen_text(app)
         assert "Answer number 3." in shown and "Answer number 1." not in shown
         view.messages[2].focus()
+        await pilot.pause(0.1)
+        selected = "←/→ switch · enter keeps the one shown"
+        assert selected in str(view.query_one(".samples-header").render())
         await pilot.press("right")  # wraps round to the first
         await pilot.pause(0.2)
         assert view.active_index == 0 and app.focused is view.messages[0]
+        # Still selected, and the header still says so (it went back to "ctrl+↑ selects").
+        assert selected in str(view.query_one(".samples-header").render())
         assert "Answer number 1." in screen_text(app)
         view.show(1)  # as the chat screen does: takes effect at once
         assert view.active is view.messages[1]
@@ -95,11 +100,14 @@ async def test_the_model_hears_the_tab_shown_or_the_nearest_that_said_something(
         await pilot.pause(0.1)
         view.show(2)
         assert _heard(view) is second
+        # Said where it is not the answer shown.
+        assert "the model hears answer 2" in str(view.query_one(".samples-header").render())
         # Its thinking is titled as what happened, and a copy of it says what the original said.
         assert third._block.title == "Thinking (cut off before the answer)"
         assert third.failure == ("Interrupted", "the engine was restarted", "")
         view.show(0)
         assert _heard(view) is first
+        assert "the model hears" not in str(view.query_one(".samples-header").render())
         view.show(1)
         assert _heard(view) is second
 

@@ -923,6 +923,8 @@ class ChatScreen(MessageActions, Screen[None]):
             if m.streaming:
                 m.fail("Interrupted", why)
             self._store_finish(m)
+            if isinstance(m.parent, SamplesView):
+                m.parent.update_header()  # it may now say which answer the model hears
         # Thinking is shown but never sent back: only answers join the history.
         self.history = self.history_from_log()
         self.call_after_refresh(settle)  # after the turn's last frame

@@ -20,7 +20,7 @@ from vllm_tui.screens.confirm import ConfirmScreen
 from vllm_tui.store import StoreError
 from vllm_tui.widgets.message import AssistantMessage, UserMessage
 from vllm_tui.widgets.prompt_input import PromptInput, PromptStash
-from vllm_tui.widgets.samples import SamplesView
+from vllm_tui.widgets.samples import SamplesView, usable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,20 +59,11 @@ def _restore_from(copy: AssistantMessage, message: AssistantMessage) -> None:
         copy.fail(*message.failure)  # its own words, not restore's "cut off here"
 
 
-def _usable(answer: AssistantMessage) -> bool:
-    """An answer the model can hear back: finished, and not a failure that said nothing."""
-    return not answer.streaming and (answer.error is None or bool(answer.answer_text))
-
-
 def _heard(item: Widget) -> AssistantMessage | None:
-    """The answer of a log item that goes back to the model: the tab shown, or, where that one
-    failed before saying anything (a regenerate cut off by an engine restart), the nearest tab
-    before it that has something (the turn and its good answer were dropped from the history)."""
+    """The answer of a log item that goes back to the model (see `SamplesView.heard`)."""
     if isinstance(item, SamplesView):
-        index = item.active_index
-        order = [*item.messages[index::-1], *item.messages[index + 1 :]]
-        return next((m for m in order if _usable(m)), None)
-    return item if isinstance(item, AssistantMessage) and _usable(item) else None
+        return item.heard
+    return item if isinstance(item, AssistantMessage) and usable(item) else None
 
 
 def _messages_in(item: Widget) -> list[Widget]:
@@ -506,12 +497,19 @@ class MessageActions(Screen[None]):
             )
             return
         if view.streaming:
-            self.notify("Wait for every answer to finish (or esc stops them).", timeout=3)
+            several = sum(m.streaming for m in view.messages) > 1
+            wait = (
+                "every answer to finish (or esc stops them)"
+                if several
+                else "the answer to finish (or esc stops it)"
+            )
+            self.notify(f"Wait for {wait}.", timeout=3)
             return
         kept = view.active
-        if not _usable(kept):
+        if not usable(kept):
             self.notify(
-                "This answer failed before it said anything: show another (←/→) to keep it.",
+                "This answer failed before it said anything: select it (ctrl+↑), then ←/→ shows "
+                "another to keep.",
                 severity="warning",
                 timeout=4,
             )

@@ -36,7 +36,8 @@ def wrap_lines(text: str, width: int) -> str:
                 width,
                 subsequent_indent=_INDENT,
                 break_on_hyphens=False,
-                drop_whitespace=False,
+                # The space a row breaks at goes (a continuation row began with it: indented by 5,
+                # not 4); a line's own indentation, a traceback's, stays.
                 replace_whitespace=False,
             )
             or [line]

@@ -16,6 +16,11 @@ from vllm_tui.widgets.message import AssistantMessage
 from vllm_tui.widgets.no_relayout import NoRelayout
 
 
+def usable(answer: AssistantMessage) -> bool:
+    """An answer the model can hear back: finished, and not a failure that said nothing."""
+    return not answer.streaming and (answer.error is None or bool(answer.answer_text))
+
+
 class SamplesView(Vertical, NoRelayout, Backdrop):
     """The answers to one prompt, one tab each: an n-sample request's, or the last prompt's answers
     that regenerate kept side by side. Until one is kept the shown tab stands for the turn (it is the
@@ -55,7 +60,7 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
         self._index = shown
 
     def compose(self) -> ComposeResult:
-        yield Static(self._header(False), markup=False, classes="samples-header")
+        yield Static(self._header(), markup=False, classes="samples-header")
         yield Tabs(*self._tabs(), active=f"sample-{self._index}")
         self._show(self._index)
         yield from self.messages
@@ -65,13 +70,33 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
         labels = [f"{i + 1}" if many else f"Answer {i + 1}" for i in range(len(self.messages))]
         return [Tab(label, id=f"sample-{i}") for i, label in enumerate(labels)]
 
-    def _header(self, selected: bool) -> str:
-        """The keys that work where the focus is: ←/→ and enter only once one of these answers is
-        selected (from the prompt they move the cursor and send)."""
+    @property
+    def heard(self) -> AssistantMessage | None:
+        """The answer that goes back to the model with the next prompt: the tab shown, or, where that
+        one failed before saying anything (a regenerate cut off by an engine restart), the nearest
+        tab before it that said something (else the whole turn was left out of the history)."""
+        index = self._index
+        order = [*self.messages[index::-1], *self.messages[index + 1 :]]
+        return next((m for m in order if usable(m)), None)
+
+    def _header(self) -> str:
+        """The keys that work where the focus is (←/→ and enter only once one of these answers is
+        selected: from the prompt they move the cursor and send), and which answer the model hears
+        where it is not the one shown."""
         n = len(self.messages)
-        if selected:
-            return f"{n} answers · ←/→ switch · enter keeps the one shown · d deletes it"
-        return f"{n} answers to this prompt · ctrl+↑ selects, then ←/→ switch tabs"
+        focused = self.screen.focused if self.is_attached else None
+        if focused is not None and self in focused.ancestors:
+            text = f"{n} answers · ←/→ switch · enter keeps the one shown · d deletes it"
+        else:
+            text = f"{n} answers to this prompt · ctrl+↑ selects, then ←/→ switch tabs"
+        heard = self.heard
+        if heard is not None and heard is not self.active and not self.active.streaming:
+            text += f" · the model hears answer {self.messages.index(heard) + 1}"
+        return text
+
+    def update_header(self) -> None:
+        if self.is_attached:
+            self.query_one(".samples-header", Static).update(self._header())
 
     def on_mount(self) -> None:
         # The active tab of a long bar may be past its right edge: shown from the start.
@@ -86,10 +111,12 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
             tabs.scroll_to_widget(active, animate=False)
 
     def on_descendant_focus(self) -> None:
-        self.query_one(".samples-header", Static).update(self._header(True))
+        # Read once the focus has settled: ←/→ hide the selected answer (a blur) and select the next
+        # one a refresh later, and a header set by the events' order stayed "ctrl+↑ selects".
+        self.call_after_refresh(self.update_header)
 
     def on_descendant_blur(self) -> None:
-        self.query_one(".samples-header", Static).update(self._header(False))
+        self.call_after_refresh(self.update_header)
 
     @property
     def active_index(self) -> int:
@@ -109,6 +136,7 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
         self._show(index)
         if self.is_mounted:
             self.query_one(Tabs).active = f"sample-{self._index}"
+            self.update_header()
         if changed:
             self.post_message(self.Shown(self))
 
@@ -124,6 +152,7 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
             index = int(event.tab.id.removeprefix("sample-"))
             if index != self._index:
                 self._show(index)
+                self.update_header()
                 self.post_message(self.Shown(self))
 
     def action_switch(self, step: int) -> None:
