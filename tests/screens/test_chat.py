@@ -574,31 +574,6 @@ async def test_toasts_stand_left_of_the_sidebar(tmp_path: Path) -> None:
         assert max(t.region.right for t in app.chat.query(Toast)) > edge
 
 
-async def test_a_toast_is_shown_once_over_the_palette_and_below_a_dialog(tmp_path: Path) -> None:
-    """Textual updates only the top screen's toasts: the chat's stood frozen under the palette beside
-    the palette's own copy. Over a dialog they go to the bottom right, off the palette's input."""
-    from textual.command import CommandPalette
-    from textual.widgets._toast import Toast
-
-    app = make_engineless_app(tmp_path)
-    async with app.run_test(size=(120, 30), notifications=True) as pilot:
-        await pilot.pause(0.3)
-        app.notify("Kept answer 2; deleted 1 other")
-        await wait_until(pilot, lambda: bool(app.chat.query(Toast)), what="toast shown")
-        await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="palette")
-        await wait_until(pilot, lambda: bool(app.screen.query(Toast)), what="the palette's toast")
-        await pilot.pause(0.1)
-        assert app.chat.has_class("-covered")
-        toasts = [t for screen in app.screen_stack for t in screen.query(Toast)]
-        visible = [t for t in toasts if not t.screen.has_class("-covered")]
-        assert len(visible) == 1, "one toast on screen"
-        assert visible[0].region.bottom >= app.size.height - 2, visible[0].region
-        await pilot.press("escape")
-        await wait_until(pilot, lambda: app.screen is app.chat, what="palette closed")
-        assert not app.chat.has_class("-covered")
-
-
 async def ask_until_streaming(pilot: Any, app: VllmTuiApp) -> AssistantMessage:
     """Once the engine is ready, ask; the answer, once its text streams."""
     await wait_until(pilot, lambda: app.chat.engine_ready, what="engine ready")

@@ -456,12 +456,6 @@ class ChatScreen(MessageActions, Screen[None]):
         finally:
             self._saving = False
 
-    def on_screen_suspend(self) -> None:
-        self.add_class("-covered")  # see chat.tcss: its toasts are the screen on top's now
-
-    def on_screen_resume(self) -> None:
-        self.remove_class("-covered")
-
     def on_samples_view_shown(self, message: SamplesView.Shown) -> None:
         self.save_shown(message.view)
         self.history = self.history_from_log()
