@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from vllm_tui import config
-from vllm_tui.engine.processes import remove_segments
+from vllm_tui.engine.processes import remove_segments, running
 
 RUN_DIRNAME = "run"
 
@@ -231,14 +231,6 @@ def end_processes(procs: list[Any], grace: float) -> None:
 
 def _wait_running(procs: list[Any], timeout: float) -> list[Any]:
     """Those of `procs` still running (not exited, not a zombie) after up to `timeout` seconds."""
-    import psutil
-
-    def running(p: Any) -> bool:
-        try:
-            return bool(p.is_running()) and p.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
-
     deadline = time.monotonic() + timeout
     alive = [p for p in procs if running(p)]
     while alive and time.monotonic() < deadline:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+from typing import Any
 
 
 def child_pids() -> set[int]:
@@ -26,8 +27,17 @@ def alive(pid: int) -> bool:
     import psutil
 
     try:
-        p = psutil.Process(pid)
-        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        return running(psutil.Process(pid))
+    except psutil.Error:
+        return False
+
+
+def running(proc: Any) -> bool:
+    """A psutil.Process that has not exited; a zombie (exited, not yet reaped) counts as ended."""
+    import psutil
+
+    try:
+        return bool(proc.is_running()) and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 
