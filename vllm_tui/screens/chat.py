@@ -91,10 +91,6 @@ def _stats_of(m: StoredMessage) -> AnswerStats:
     )
 
 
-def _int_or_none(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def _note_of(m: StoredMessage) -> str:
     return {"interrupted": "Interrupted (the app stopped)", "failed": m.error or "Failed"}.get(m.state, "")
 
@@ -363,7 +359,7 @@ class ChatScreen(MessageActions, Screen[None]):
                 self.tui.config.ui.show_thinking,
                 stored_id=m.id,
                 sample=m.sample,
-                max_tokens=_int_or_none(m.sampling.get("max_tokens")),
+                max_tokens=m.max_tokens,
             )
             group.append((widget, m))
             answers.append((widget, m))

@@ -64,11 +64,6 @@ def _answer_numbers(messages: Sequence[StoredMessage]) -> dict[int, tuple[int, i
     return numbers
 
 
-def _max_tokens(msg: StoredMessage) -> int | None:
-    value = msg.sampling.get("max_tokens")
-    return value if isinstance(value, int) else None
-
-
 def render_markdown(chat: Chat, messages: Sequence[StoredMessage]) -> str:
     lines = [f"# {chat.display_title}", "", f"*Exported from vllm-tui on {_when(time.time())}*", ""]
     numbers = _answer_numbers(messages)
@@ -100,7 +95,7 @@ def render_markdown(chat: Chat, messages: Sequence[StoredMessage]) -> str:
         if msg.role == "assistant":
             notes: list[str] = []
             if msg.state == "stopped" and msg.finish_reason == "length":
-                notes.append(f"cut off: {cut_off_label(msg.completion_tokens or 0, _max_tokens(msg))}")
+                notes.append(f"cut off: {cut_off_label(msg.completion_tokens or 0, msg.max_tokens)}")
             elif msg.state != "complete":
                 notes.append(f"state: {msg.state}")
             if msg.error:

@@ -67,6 +67,12 @@ class StoredMessage:
     shown: bool = False
     """The tab shown among its prompt's several answers (schema 5; none is, in groups written before)."""
 
+    @property
+    def max_tokens(self) -> int | None:
+        """The max tokens its request asked for, where the stored sampling holds a number."""
+        value = self.sampling.get("max_tokens")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
 
 @dataclass(frozen=True)
 class SearchHit:
