@@ -131,14 +131,17 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
         return any(m.streaming for m in self.messages)
 
     def show(self, index: int) -> None:
-        index %= len(self.messages)
-        changed = index != self._index
-        self._show(index)
+        self._switch(index % len(self.messages))
         if self.is_mounted:
-            self.query_one(Tabs).active = f"sample-{self._index}"
-            self.update_header()
-        if changed:
-            self.post_message(self.Shown(self))
+            self.query_one(Tabs).active = f"sample-{self._index}"  # its TabActivated then changes nothing
+
+    def _switch(self, index: int) -> None:
+        """Show tab `index` (by a key, a click or the chat), and say so where it changed."""
+        if index == self._index:
+            return
+        self._show(index)
+        self.update_header()
+        self.post_message(self.Shown(self))
 
     def _show(self, index: int) -> None:
         self._index = index
@@ -149,11 +152,7 @@ class SamplesView(Vertical, NoRelayout, Backdrop):
         # A tab clicked, or the bar's own keys while it has focus (also sent once when it mounts).
         event.stop()
         if event.tab.id is not None and event.tab.id.startswith("sample-"):
-            index = int(event.tab.id.removeprefix("sample-"))
-            if index != self._index:
-                self._show(index)
-                self.update_header()
-                self.post_message(self.Shown(self))
+            self._switch(int(event.tab.id.removeprefix("sample-")))
 
     def action_switch(self, step: int) -> None:
         focused = self.screen.focused
