@@ -20,11 +20,11 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.local_engine import bench_dir, load_engine
 from bench.report import report
 from vllm_tui.config import AppConfig, EngineSettings, Profile, SamplingSettings
 
@@ -287,14 +287,7 @@ def main() -> int:
         raise SystemExit("--app-runs: idle runs come last (SCHED_IDLE cannot be undone)")
 
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-    from tests.support import Recorder
-    from vllm_tui.engine.events import EngineFailed, EngineReady
-    from vllm_tui.engine.local import LocalEngine
-    from vllm_tui.engine.log_capture import route_vllm_logging
-
-    work = Path(tempfile.mkdtemp(prefix="vllm-tui-bench-"))
-    log_path = work / "engine.log"
-    route_vllm_logging(log_path)
+    work, log_path = bench_dir("vllm-tui-bench-")
     settings = EngineSettings(
         model=args.model,
         tensor_parallel_size=args.tp,
@@ -306,16 +299,7 @@ def main() -> int:
         from vllm_tui.engine import cpu_cores
 
         cpu_cores.keep_off_worker_cores = lambda pids: frozenset()  # type: ignore[assignment]
-    rec = Recorder()
-    started = time.perf_counter()
-    engine = LocalEngine(settings, rec, log_path)
-    engine.start()
-    ready = rec.until((EngineReady, EngineFailed), timeout=900)[-1]
-    if isinstance(ready, EngineFailed):
-        print(f"engine failed: {ready}", file=sys.stderr)
-        print(log_path.read_text()[-4000:], file=sys.stderr)
-        return 1
-    load_s = time.perf_counter() - started
+    engine, ready, load_s = load_engine(settings, log_path)
     runs: list[dict[str, Any]] = []
     try:
         run_raw(engine, 32)  # warm-up

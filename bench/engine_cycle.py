@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.local_engine import bench_dir, load_engine
 from bench.report import report
 from vllm_tui.config import EngineSettings
 
@@ -65,19 +65,7 @@ class GpuMemory:
 def cycle(settings: EngineSettings, log_path: Path, gpus: GpuMemory, baseline: list[int]) -> dict[str, Any]:
     import psutil
 
-    from tests.support import Recorder
-    from vllm_tui.engine.events import EngineFailed, EngineReady
-    from vllm_tui.engine.local import LocalEngine
-
-    rec = Recorder()
-    started = time.perf_counter()
-    engine = LocalEngine(settings, rec, log_path)
-    engine.start()
-    ready = rec.until((EngineReady, EngineFailed), timeout=900)[-1]
-    if isinstance(ready, EngineFailed):
-        engine.shutdown()
-        raise SystemExit(f"engine failed: {ready}\n{log_path.read_text()[-4000:]}")
-    load_s = time.perf_counter() - started
+    engine, _ready, load_s = load_engine(settings, log_path)
     raw = engine.measure_raw(PROMPT, 64)
     loaded = gpus.used()
     pids = engine.pids
@@ -113,11 +101,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-    from vllm_tui.engine.log_capture import route_vllm_logging
-
-    work = Path(tempfile.mkdtemp(prefix="vllm-tui-cycle-"))
-    log_path = work / "engine.log"
-    route_vllm_logging(log_path)
+    _work, log_path = bench_dir("vllm-tui-cycle-")
     settings = EngineSettings(
         model=args.model,
         tensor_parallel_size=args.tp,
